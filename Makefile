@@ -1,0 +1,54 @@
+# fs_backfill: PGXS build, plus the two commands of the README (demo, test).
+
+EXTENSION = fs_backfill
+EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).control)
+
+MODULE_big = fs_backfill
+OBJS = \
+	src/fs_backfill.o \
+	src/guc.o \
+	src/guard.o \
+	src/timearg.o \
+	src/catalog.o \
+	src/source.o \
+	src/partition.o \
+	src/feature_set.o \
+	src/plan.o \
+	src/slice_dest.o \
+	src/swap.o \
+	src/execute.o
+
+DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
+EXTRA_CLEAN = sql/$(EXTENSION)--$(EXTVERSION).sql
+
+REGRESS = 01_install 02_feature_sets 03_plan 04_backfill 05_errors
+REGRESS_OPTS = --dbname=fsb_regression
+
+PG_CPPFLAGS += -I$(srcdir)/src
+PG_CFLAGS += -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
+ifdef CI
+PG_CFLAGS += -Werror
+endif
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+sql/$(EXTENSION)--$(EXTVERSION).sql: sql/$(EXTENSION).sql
+	cp $< $@
+
+.PHONY: deps demo test bench
+deps:
+	test/setup_deps.sh
+
+demo: deps
+	$(MAKE) install
+	test/with_cluster.sh test/demo.sh
+
+test: deps
+	$(MAKE) install
+	test/with_cluster.sh test/run_all.sh
+
+bench: deps
+	$(MAKE) install
+	test/with_cluster.sh bench/run.sh

@@ -1,0 +1,354 @@
+/*-------------------------------------------------------------------------
+ *
+ * catalog.c
+ *	  Every SPI read and write of the fs_backfill.* tables.
+ *
+ * Each function connects to SPI, runs its fixed statements as the extension
+ * owner with a pinned search_path (guard.c), copies what it returns into the
+ * caller's memory context, and disconnects.  All writes happen in the
+ * caller's transaction, so a run is recorded only if it commits.
+ *
+ * Copyright (c) 2026, fs_backfill developers
+ *
+ * IDENTIFICATION
+ *	  src/catalog.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/timestamp.h"
+
+#include "fs_backfill.h"
+
+/* Settings a resource profile may change for the duration of a run. */
+static const char *const profile_settings[] = {
+	"work_mem",
+	"maintenance_work_mem",
+	"max_parallel_workers_per_gather",
+	"statement_timeout",
+};
+
+static void
+catalog_begin(FsbSavedUser *saved)
+{
+	Oid			owner = fsb_extension_owner();
+
+	SPI_connect();
+	fsb_become_user(owner, saved);
+}
+
+static void
+catalog_end(FsbSavedUser *saved)
+{
+	fsb_restore_user(saved);
+	SPI_finish();
+}
+
+static char *
+get_text(int column, MemoryContext cxt)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+								  column, &isnull);
+	MemoryContext old;
+	char	   *result;
+
+	if (isnull)
+		return NULL;
+	old = MemoryContextSwitchTo(cxt);
+	result = TextDatumGetCString(d);
+	MemoryContextSwitchTo(old);
+	return result;
+}
+
+/*
+ * Reads a feature set; raises undefined_object when there is none.
+ * The result lives in the caller's memory context.
+ */
+FsbFeatureSet *
+fsb_catalog_load(const char *name)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	FsbSavedUser saved;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(name)};
+	FsbFeatureSet *fs;
+	bool		isnull;
+	ArrayType  *entities;
+	Datum	   *elems;
+	int			nelems;
+
+	catalog_begin(&saved);
+	fsb_spi_exec("SELECT target, entity_columns, time_column, source,"
+				 " backfill_start, partition_interval, resource_profile"
+				 " FROM fs_backfill.feature_sets WHERE name = $1",
+				 1, types, values, NULL, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("feature set \"%s\" does not exist", name),
+				 errhint("Register it with fs_create_feature_set(), or list them in fs_backfill.feature_sets.")));
+
+	fs = MemoryContextAllocZero(cxt, sizeof(FsbFeatureSet));
+	fs->name = MemoryContextStrdup(cxt, name);
+	fs->target = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
+												SPI_tuptable->tupdesc, 1,
+												&isnull));
+	entities = DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[0],
+												SPI_tuptable->tupdesc, 2,
+												&isnull));
+	deconstruct_array(entities, TEXTOID, -1, false, TYPALIGN_INT,
+					  &elems, NULL, &nelems);
+	for (int i = 0; i < nelems; i++)
+	{
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		fs->entity_columns = lappend(fs->entity_columns,
+									 TextDatumGetCString(elems[i]));
+		MemoryContextSwitchTo(old);
+	}
+	fs->time_column = get_text(3, cxt);
+	fs->source = get_text(4, cxt);
+	fs->backfill_start = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
+														   SPI_tuptable->tupdesc,
+														   5, &isnull));
+	fs->partition_interval = *DatumGetIntervalP(SPI_getbinval(SPI_tuptable->vals[0],
+															  SPI_tuptable->tupdesc,
+															  6, &isnull));
+	fs->resource_profile = get_text(7, cxt);
+	catalog_end(&saved);
+	return fs;
+}
+
+/*
+ * Stores a new feature set.  The caller has validated every argument.
+ */
+void
+fsb_catalog_insert(const FsbFeatureSet *fs, bool online, Datum online_ttl,
+				   bool online_ttl_null, Datum checks, Datum catchup_delay,
+				   int32 reprocess_partitions)
+{
+	FsbSavedUser saved;
+	char	   *created_by = GetUserNameFromId(GetUserId(), false);
+	Datum	   *elems;
+	int			nelems = list_length(fs->entity_columns);
+	ListCell   *lc;
+	int			i = 0;
+	Oid			types[14] = {TEXTOID, REGCLASSOID, TEXTARRAYOID, TEXTOID,
+		TEXTOID, TIMESTAMPTZOID, INTERVALOID, BOOLOID, INTERVALOID, JSONBOID,
+	TEXTOID, INTERVALOID, INT4OID, NAMEOID};
+	Datum		values[14];
+	char		nulls[14];
+
+	elems = palloc(sizeof(Datum) * nelems);
+	foreach(lc, fs->entity_columns)
+		elems[i++] = CStringGetTextDatum((char *) lfirst(lc));
+
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = CStringGetTextDatum(fs->name);
+	values[1] = ObjectIdGetDatum(fs->target);
+	values[2] = PointerGetDatum(construct_array(elems, nelems, TEXTOID, -1,
+												false, TYPALIGN_INT));
+	values[3] = CStringGetTextDatum(fs->time_column);
+	values[4] = CStringGetTextDatum(fs->source);
+	values[5] = TimestampTzGetDatum(fs->backfill_start);
+	values[6] = IntervalPGetDatum(&fs->partition_interval);
+	values[7] = BoolGetDatum(online);
+	values[8] = online_ttl;
+	nulls[8] = online_ttl_null ? 'n' : ' ';
+	values[9] = checks;
+	values[10] = CStringGetTextDatum(fs->resource_profile);
+	values[11] = catchup_delay;
+	values[12] = Int32GetDatum(reprocess_partitions);
+	values[13] = CStringGetDatum(created_by);
+
+	catalog_begin(&saved);
+	fsb_spi_exec("SELECT 1 FROM fs_backfill.resource_profiles WHERE name = $1",
+				 1, &types[10], &values[10], NULL, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("resource profile \"%s\" does not exist",
+						fs->resource_profile),
+				 errhint("Pick one of fs_backfill.resource_profiles.")));
+	fsb_spi_exec("SELECT 1 FROM fs_backfill.feature_sets WHERE name = $1",
+				 1, types, values, NULL, SPI_OK_SELECT);
+	if (SPI_processed > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("feature set \"%s\" already exists", fs->name),
+				 errhint("Drop it first with fs_drop_feature_set(), or pick another name.")));
+	fsb_spi_exec("INSERT INTO fs_backfill.feature_sets (name, target,"
+				 " entity_columns, time_column, source, backfill_start,"
+				 " partition_interval, online, online_ttl, checks,"
+				 " resource_profile, catchup_delay, reprocess_partitions,"
+				 " created_by)"
+				 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
+				 " $13, $14)",
+				 14, types, values, nulls, SPI_OK_INSERT);
+	catalog_end(&saved);
+}
+
+/*
+ * Deletes a feature set and, by cascade, its runs.  False if there was none.
+ */
+bool
+fsb_catalog_delete(const char *name)
+{
+	FsbSavedUser saved;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(name)};
+	bool		found;
+
+	catalog_begin(&saved);
+	fsb_spi_exec("DELETE FROM fs_backfill.feature_sets WHERE name = $1",
+				 1, types, values, NULL, SPI_OK_DELETE);
+	found = SPI_processed > 0;
+	catalog_end(&saved);
+	return found;
+}
+
+/*
+ * Applies a resource profile's settings at the current GUC nest level, so
+ * they last until the caller's AtEOXact_GUC() (or the transaction's abort).
+ */
+void
+fsb_catalog_apply_profile(const char *profile)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	FsbSavedUser saved;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(profile)};
+	List	   *names = NIL;
+	List	   *settings = NIL;
+	ListCell   *ln,
+			   *ls;
+
+	catalog_begin(&saved);
+	fsb_spi_exec("SELECT s.key, s.value FROM fs_backfill.resource_profiles p,"
+				 " jsonb_each_text(p.settings) s WHERE p.name = $1",
+				 1, types, values, NULL, SPI_OK_SELECT);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		names = lappend(names, SPI_getvalue(SPI_tuptable->vals[i],
+											SPI_tuptable->tupdesc, 1));
+		settings = lappend(settings, SPI_getvalue(SPI_tuptable->vals[i],
+												  SPI_tuptable->tupdesc, 2));
+		MemoryContextSwitchTo(old);
+	}
+	if (SPI_processed == 0)
+	{
+		fsb_spi_exec("SELECT 1 FROM fs_backfill.resource_profiles WHERE name = $1",
+					 1, types, values, NULL, SPI_OK_SELECT);
+		if (SPI_processed == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("resource profile \"%s\" does not exist", profile),
+					 errhint("Pick one of fs_backfill.resource_profiles.")));
+	}
+	catalog_end(&saved);
+
+	forboth(ln, names, ls, settings)
+	{
+		const char *name = lfirst(ln);
+		bool		allowed = false;
+
+		for (int i = 0; i < lengthof(profile_settings); i++)
+			allowed |= strcmp(name, profile_settings[i]) == 0;
+		if (!allowed)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("resource profile \"%s\" sets unsupported parameter \"%s\"",
+							profile, name),
+					 errhint("A profile may set work_mem, maintenance_work_mem, max_parallel_workers_per_gather and statement_timeout.")));
+		(void) set_config_option(name, lfirst(ls), PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	}
+}
+
+/*
+ * Records a finished run and its slices; returns the new run id.
+ */
+int64
+fsb_catalog_record_run(const FsbPlan *plan, const FsbRunInfo *run,
+					   const FsbStepResult *results)
+{
+	FsbSavedUser saved;
+	char	   *run_by = GetUserNameFromId(GetUserId(), false);
+	int64		rows_deleted = 0;
+	int64		rows_inserted = 0;
+	int64		run_id;
+	bool		isnull;
+	Oid			types[12] = {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, BOOLOID,
+		TEXTOID, TEXTOID, TEXTOID, NAMEOID, TIMESTAMPTZOID, INT4OID, INT8OID,
+	INT8OID};
+	Datum		values[12];
+	char		nulls[12];
+	Oid			step_types[8] = {INT8OID, REGCLASSOID, TIMESTAMPTZOID,
+		TIMESTAMPTZOID, TEXTOID, INT8OID, INT8OID, INTERVALOID};
+	Datum		step_values[8];
+
+	for (int i = 0; i < plan->nsteps; i++)
+	{
+		rows_deleted += results[i].rows_before;
+		rows_inserted += results[i].rows_after;
+	}
+
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = CStringGetTextDatum(plan->fs->name);
+	values[1] = TimestampTzGetDatum(plan->start);
+	values[2] = TimestampTzGetDatum(plan->stop);
+	values[3] = BoolGetDatum(plan->reset);
+	values[4] = CStringGetTextDatum(run->source);
+	values[5] = CStringGetTextDatum(run->resource_profile);
+	values[6] = run->comment ? CStringGetTextDatum(run->comment) : (Datum) 0;
+	nulls[6] = run->comment ? ' ' : 'n';
+	values[7] = CStringGetDatum(run_by);
+	values[8] = TimestampTzGetDatum(run->started_at);
+	values[9] = Int32GetDatum(plan->nsteps);
+	values[10] = Int64GetDatum(rows_deleted);
+	values[11] = Int64GetDatum(rows_inserted);
+
+	catalog_begin(&saved);
+	fsb_spi_exec("INSERT INTO fs_backfill.runs (feature_set, start_time,"
+				 " stop_time, reset, source, source_md5, resource_profile,"
+				 " comment, run_by, started_at, finished_at, partitions,"
+				 " rows_deleted, rows_inserted)"
+				 " VALUES ($1, $2, $3, $4, $5, md5($5), $6, $7, $8, $9,"
+				 " clock_timestamp(), $10, $11, $12) RETURNING run_id",
+				 12, types, values, nulls, SPI_OK_INSERT_RETURNING);
+	run_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+										 SPI_tuptable->tupdesc, 1, &isnull));
+
+	for (int i = 0; i < plan->nsteps; i++)
+	{
+		const FsbStep *step = &plan->steps[i];
+		Interval   *duration = palloc0(sizeof(Interval));
+
+		duration->time = (int64) (results[i].seconds * USECS_PER_SEC);
+		step_values[0] = Int64GetDatum(run_id);
+		step_values[1] = ObjectIdGetDatum(step->partition);
+		step_values[2] = TimestampTzGetDatum(step->slice_start);
+		step_values[3] = TimestampTzGetDatum(step->slice_stop);
+		step_values[4] = CStringGetTextDatum(fsb_strategy_name(results[i].strategy));
+		step_values[5] = Int64GetDatum(results[i].rows_before);
+		step_values[6] = Int64GetDatum(results[i].rows_after);
+		step_values[7] = IntervalPGetDatum(duration);
+		fsb_spi_exec("INSERT INTO fs_backfill.run_partitions (run_id,"
+					 " partition, slice_start, slice_stop, strategy,"
+					 " rows_before, rows_after, duration)"
+					 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+					 8, step_types, step_values, NULL, SPI_OK_INSERT);
+	}
+	catalog_end(&saved);
+	return run_id;
+}

@@ -1,0 +1,374 @@
+/*-------------------------------------------------------------------------
+ *
+ * execute.c
+ *	  fs_backfill(): replace a feature set's rows in an interval.
+ *
+ * Everything runs in the caller's transaction, with the caller's rights:
+ * an error anywhere leaves nothing changed.  The order is
+ *
+ *	1. check every argument, the caller's privileges and the source;
+ *	2. take the feature set's target lock (two backfills of one target
+ *	   never interleave; the second runs on the committed result of the
+ *	   first, so REPEATABLE READ callers that had to wait get a
+ *	   serialization failure);
+ *	3. plan, create missing partitions, and replace each slice in ascending
+ *	   time order: delete_insert in place, or swap into a new heap;
+ *	4. exchange the swapped partitions, last, so that readers wait for them
+ *	   as briefly as possible;
+ *	5. record the run.
+ *
+ * A resource profile's settings are applied at a GUC nest level of their
+ * own, undone on return and by abort.
+ *
+ * Copyright (c) 2026, fs_backfill developers
+ *
+ * IDENTIFICATION
+ *	  src/execute.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "storage/lock.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/inval.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+
+#include "fs_backfill.h"
+
+PG_FUNCTION_INFO_V1(fs_backfill_text);
+PG_FUNCTION_INFO_V1(fs_backfill_timestamptz);
+
+/* Argument positions, shared by both SQL signatures. */
+enum
+{
+	ARG_FEATURE_SET,
+	ARG_START,
+	ARG_STOP,
+	ARG_RESET,
+	ARG_SOURCE,
+	ARG_PROFILE,
+	ARG_COMMENT,
+	ARG_STRATEGY,
+	ARG_ALLOW_EMPTY,
+	ARG_CHECKS
+};
+
+static char *
+qualified_name(Relation rel)
+{
+	return psprintf("%s.%s",
+					quote_identifier(get_namespace_name(RelationGetNamespace(rel))),
+					quote_identifier(RelationGetRelationName(rel)));
+}
+
+/*
+ * Deletes the rows of target in the step's slice, then inserts the source's
+ * rows for it.  The DELETE is ours (pinned search_path); the INSERT embeds
+ * the caller's source and so runs with the caller's search_path, every name
+ * of ours in it qualified.
+ */
+void
+fsb_delete_insert(Relation target, const FsbStep *step, const FsbSource *src,
+				  const FsbFeatureSet *fs, int64 *deleted, int64 *inserted)
+{
+	const char *col = quote_identifier(fs->time_column);
+	char	   *delete_sql = psprintf("DELETE FROM %s WHERE %s >= $1 AND %s < $2",
+									  qualified_name(target), col, col);
+	char	   *insert_sql = fsb_source_insert_sql(src, target, target,
+												   fs->time_column);
+	Oid			types[3] = {TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID};
+	Datum		values[3];
+	int			nest;
+
+	values[0] = TimestampTzGetDatum(step->slice_start);
+	values[1] = TimestampTzGetDatum(step->slice_stop);
+	values[2] = CStringGetTextDatum(fs->name);
+
+	SPI_connect();
+	nest = fsb_pin_search_path();
+	fsb_spi_exec(delete_sql, 2, types, values, NULL, SPI_OK_DELETE);
+	*deleted = (int64) SPI_processed;
+	fsb_unpin_search_path(nest);
+	fsb_spi_exec(insert_sql, 3, types, values, NULL, SPI_OK_INSERT);
+	*inserted = (int64) SPI_processed;
+	SPI_finish();
+}
+
+/*
+ * Reset: deletes the rows of a partition that lie outside [start, stop).
+ */
+static int64
+delete_outside(Relation target, const FsbStep *step, const FsbPlan *plan)
+{
+	const char *col = quote_identifier(plan->fs->time_column);
+	bool		plain = target->rd_rel->relkind != RELKIND_PARTITIONED_TABLE;
+	char	   *sql = psprintf("DELETE FROM %s WHERE (%s >= $1 AND %s < $2"
+							   " AND NOT (%s >= $3 AND %s < $4))%s",
+							   qualified_name(target), col, col, col, col,
+							   plain ? psprintf(" OR %s IS NULL", col) : "");
+	Oid			types[4] = {TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
+	TIMESTAMPTZOID};
+	Datum		values[4];
+	int			nest;
+	int64		deleted;
+
+	values[0] = TimestampTzGetDatum(step->range_start);
+	values[1] = TimestampTzGetDatum(step->range_stop);
+	values[2] = TimestampTzGetDatum(plan->start);
+	values[3] = TimestampTzGetDatum(plan->stop);
+
+	SPI_connect();
+	nest = fsb_pin_search_path();
+	fsb_spi_exec(sql, 4, types, values, NULL, SPI_OK_DELETE);
+	deleted = (int64) SPI_processed;
+	fsb_unpin_search_path(nest);
+	SPI_finish();
+	return deleted;
+}
+
+/* Refuses to let an empty source wipe rows unless allow_empty. */
+static void
+check_not_emptied(const FsbPlan *plan, const FsbStep *step, Relation target,
+				  int64 before, int64 after, bool allow_empty)
+{
+	if (after > 0 || before == 0 || allow_empty)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_CHECK_VIOLATION),
+			 errmsg("source of feature set \"%s\" returned no rows for slice [%s, %s) of \"%s\"",
+					plan->fs->name, fsb_format_time(step->slice_start),
+					fsb_format_time(step->slice_stop),
+					get_rel_name(step->partition)),
+			 errdetail_plural("The slice holds %lld row now.",
+							  "The slice holds %lld rows now.",
+							  before, (long long) before),
+			 errhint("Pass allow_empty => true to empty the slice on purpose.")));
+}
+
+static void
+check_privilege(Relation target, AclMode mode)
+{
+	AclResult	result = pg_class_aclcheck(RelationGetRelid(target),
+										   GetUserId(), mode);
+
+	if (result != ACLCHECK_OK)
+		aclcheck_error(result, OBJECT_TABLE, RelationGetRelationName(target));
+}
+
+/*
+ * Waits for the target's backfill lock, held until the transaction ends.
+ */
+static void
+lock_target(const FsbFeatureSet *fs)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) fs->target, 0,
+						 FSB_ADVISORY_LOCK_FIELD4);
+	if (LockAcquire(&tag, ExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL)
+		return;
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not serialize access due to a concurrent backfill of feature set \"%s\"",
+						fs->name),
+				 errhint("Retry the transaction.")));
+	/* Whatever the other backfill changed is visible from here on. */
+	AcceptInvalidationMessages();
+}
+
+static void
+require_arg(FunctionCallInfo fcinfo, int argno, const char *argname)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument %s must not be null", argname)));
+}
+
+/*
+ * The body of both fs_backfill() signatures; start and stop are DT_NOBEGIN
+ * when not given.
+ */
+static int64
+run_backfill(FunctionCallInfo fcinfo, TimestampTz start, TimestampTz stop)
+{
+	TimestampTz started_at = GetCurrentTimestamp();
+	FsbFeatureSet *fs;
+	FsbStrategy requested;
+	FsbRunInfo run;
+	Relation	target;
+	FsbSource  *src;
+	FsbPlan    *plan;
+	FsbStepResult *results;
+	Oid		   *transients;
+	bool		reset;
+	bool		allow_empty;
+	int			nest;
+	int64		run_id;
+
+	require_arg(fcinfo, ARG_FEATURE_SET, "feature_set");
+	require_arg(fcinfo, ARG_RESET, "reset");
+	require_arg(fcinfo, ARG_STRATEGY, "strategy");
+	require_arg(fcinfo, ARG_ALLOW_EMPTY, "allow_empty");
+	reset = PG_GETARG_BOOL(ARG_RESET);
+	allow_empty = PG_GETARG_BOOL(ARG_ALLOW_EMPTY);
+	requested = fsb_strategy_from_text(text_to_cstring(PG_GETARG_TEXT_PP(ARG_STRATEGY)));
+	if (!PG_ARGISNULL(ARG_CHECKS) &&
+		JB_ROOT_COUNT(PG_GETARG_JSONB_P(ARG_CHECKS)) > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("validation checks are not supported yet"),
+				 errhint("Call fs_backfill without checks.")));
+
+	fs = fsb_catalog_load(text_to_cstring(PG_GETARG_TEXT_PP(ARG_FEATURE_SET)));
+	run.source = PG_ARGISNULL(ARG_SOURCE) ? fs->source :
+		text_to_cstring(PG_GETARG_TEXT_PP(ARG_SOURCE));
+	run.resource_profile = PG_ARGISNULL(ARG_PROFILE) ? fs->resource_profile :
+		text_to_cstring(PG_GETARG_TEXT_PP(ARG_PROFILE));
+	run.comment = PG_ARGISNULL(ARG_COMMENT) ? NULL :
+		text_to_cstring(PG_GETARG_TEXT_PP(ARG_COMMENT));
+	run.started_at = started_at;
+	fsb_resolve_interval(fs, &start, &stop);
+
+	nest = NewGUCNestLevel();
+	fsb_catalog_apply_profile(run.resource_profile);
+
+	lock_target(fs);
+	target = fsb_open_target(fs, AccessShareLock);
+	check_privilege(target, ACL_SELECT);
+	check_privilege(target, ACL_INSERT);
+	check_privilege(target, ACL_DELETE);
+	src = fsb_source_analyze(run.source, target, fs->entity_columns,
+							 fs->time_column, fs->name);
+
+	plan = fsb_plan_build(fs, target, src, start, stop, reset, requested);
+	results = palloc0(sizeof(FsbStepResult) * plan->nsteps);
+	transients = palloc0(sizeof(Oid) * plan->nsteps);
+
+	/* ATTACH PARTITION wants the parent not in use here: close it meanwhile. */
+	table_close(target, NoLock);
+	for (int i = 0; i < plan->nsteps; i++)
+	{
+		FsbStep    *step = &plan->steps[i];
+
+		if (requested == FSB_STRATEGY_SWAP && step->swap_refusal != NULL)
+			ereport(NOTICE,
+					(errmsg("slice [%s, %s) is replaced by delete_insert: %s",
+							fsb_format_time(step->slice_start),
+							fsb_format_time(step->slice_stop),
+							step->swap_refusal)));
+		if (step->creates_partition)
+			step->partition = fsb_partition_create(fs->target,
+												   step->range_start,
+												   step->range_stop);
+	}
+	target = table_open(fs->target, NoLock);
+
+	for (int i = 0; i < plan->nsteps; i++)
+	{
+		FsbStep    *step = &plan->steps[i];
+		FsbStepResult *result = &results[i];
+		TimestampTz t0 = GetCurrentTimestamp();
+
+		CHECK_FOR_INTERRUPTS();
+		result->strategy = step->strategy;
+		switch (step->strategy)
+		{
+			case FSB_STRATEGY_DELETE:
+				result->rows_before = delete_outside(target, step, plan);
+				break;
+			case FSB_STRATEGY_SWAP:
+				transients[i] = fsb_swap_build(step, src, fs->name,
+											   &result->rows_after);
+				result->rows_before = step->rows_now;
+				break;
+			default:
+				fsb_delete_insert(target, step, src, fs, &result->rows_before,
+								  &result->rows_after);
+				break;
+		}
+		if (step->strategy != FSB_STRATEGY_DELETE)
+			check_not_emptied(plan, step, target, result->rows_before,
+							  result->rows_after, allow_empty);
+		result->seconds = (GetCurrentTimestamp() - t0) / (double) USECS_PER_SEC;
+	}
+
+	for (int i = 0; i < plan->nsteps; i++)
+	{
+		FsbStep    *step = &plan->steps[i];
+		TimestampTz t0 = GetCurrentTimestamp();
+
+		if (!OidIsValid(transients[i]))
+			continue;
+		if (!fsb_swap_exchange(step->partition, transients[i]))
+		{
+			ereport(NOTICE,
+					(errmsg("could not lock partition \"%s\" within fs_backfill.swap_lock_timeout; replacing it by delete_insert",
+							get_rel_name(step->partition))));
+			fsb_swap_abandon(target, step, fs, transients[i],
+							 &results[i].rows_before, &results[i].rows_after);
+			results[i].strategy = FSB_STRATEGY_DELETE_INSERT;
+		}
+		results[i].seconds += (GetCurrentTimestamp() - t0) / (double) USECS_PER_SEC;
+	}
+
+	run_id = fsb_catalog_record_run(plan, &run, results);
+	AtEOXact_GUC(true, nest);
+	table_close(target, NoLock);
+	return run_id;
+}
+
+/*
+ * fs_backfill(feature_set, start_time text, stop_time text, reset, source,
+ *			   resource_profile, comment, strategy, allow_empty, checks)
+ */
+Datum
+fs_backfill_text(PG_FUNCTION_ARGS)
+{
+	TimestampTz start = DT_NOBEGIN;
+	TimestampTz stop = DT_NOBEGIN;
+
+	if (!PG_ARGISNULL(ARG_START))
+		start = fsb_time_from_text(text_to_cstring(PG_GETARG_TEXT_PP(ARG_START)),
+								   "start_time", false);
+	if (!PG_ARGISNULL(ARG_STOP))
+		stop = fsb_time_from_text(text_to_cstring(PG_GETARG_TEXT_PP(ARG_STOP)),
+								  "stop_time", true);
+	PG_RETURN_INT64(run_backfill(fcinfo, start, stop));
+}
+
+/*
+ * fs_backfill(feature_set, start_time timestamptz, stop_time timestamptz, ...)
+ */
+Datum
+fs_backfill_timestamptz(PG_FUNCTION_ARGS)
+{
+	TimestampTz start = DT_NOBEGIN;
+	TimestampTz stop = DT_NOBEGIN;
+
+	if (!PG_ARGISNULL(ARG_START))
+	{
+		start = PG_GETARG_TIMESTAMPTZ(ARG_START);
+		fsb_check_finite(start, "start_time");
+	}
+	if (!PG_ARGISNULL(ARG_STOP))
+	{
+		stop = PG_GETARG_TIMESTAMPTZ(ARG_STOP);
+		fsb_check_finite(stop, "stop_time");
+	}
+	PG_RETURN_INT64(run_backfill(fcinfo, start, stop));
+}

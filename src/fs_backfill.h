@@ -1,0 +1,204 @@
+/*-------------------------------------------------------------------------
+ *
+ * fs_backfill.h
+ *	  Types and prototypes shared by the fs_backfill source files.
+ *
+ * A backfill is planned as an ordered array of steps (FsbStep), one per
+ * partition slice of the requested interval, then executed step by step in
+ * the caller's transaction.  Nothing here is kept across transactions.
+ *
+ * Copyright (c) 2026, fs_backfill developers
+ *
+ * IDENTIFICATION
+ *	  src/fs_backfill.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef FS_BACKFILL_H
+#define FS_BACKFILL_H
+
+#include "access/attnum.h"
+#include "datatype/timestamp.h"
+#include "nodes/pg_list.h"
+#include "storage/lockdefs.h"
+#include "tcop/dest.h"
+#include "utils/relcache.h"
+
+/* Schema of the extension's tables, views and private helpers. */
+#define FSB_SCHEMA "fs_backfill"
+
+/* search_path for every statement the extension itself runs. */
+#define FSB_PINNED_SEARCH_PATH "pg_catalog, pg_temp"
+
+/* Lock tag field that tells our advisory locks apart from users' ones. */
+#define FSB_ADVISORY_LOCK_FIELD4 0x4653
+
+/* A registered feature set, as read from fs_backfill.feature_sets. */
+typedef struct FsbFeatureSet
+{
+	char	   *name;
+	Oid			target;
+	List	   *entity_columns; /* list of C strings */
+	char	   *time_column;
+	char	   *source;
+	TimestampTz backfill_start;
+	Interval	partition_interval;
+	char	   *resource_profile;
+} FsbFeatureSet;
+
+/*
+ * What parse analysis of a source query found: its exact statement text and,
+ * per output column, where it goes in the target.
+ */
+typedef struct FsbSource
+{
+	char	   *text;			/* the single statement, without ';' */
+	int			natts;			/* output columns */
+	AttrNumber *target_attnum;	/* per output column, attnum in target */
+	int			time_index;		/* output column holding the feature time */
+	bool		fits_heap;		/* rows can be written without coercion */
+} FsbSource;
+
+typedef enum FsbStrategy
+{
+	FSB_STRATEGY_AUTO,
+	FSB_STRATEGY_SWAP,
+	FSB_STRATEGY_DELETE_INSERT,
+	FSB_STRATEGY_DELETE			/* reset: rows outside the interval go */
+} FsbStrategy;
+
+/* One partition slice of a backfill. */
+typedef struct FsbStep
+{
+	Oid			partition;		/* InvalidOid until created */
+	TimestampTz range_start;	/* the partition's bounds (infinite for a */
+	TimestampTz range_stop;		/* plain table) */
+	TimestampTz slice_start;	/* the part of it this step replaces */
+	TimestampTz slice_stop;
+	bool		creates_partition;
+	FsbStrategy strategy;
+	const char *swap_refusal;	/* why swap cannot be used, or NULL */
+	int64		rows_now;		/* rows in the slice now, -1 if not counted */
+} FsbStep;
+
+typedef struct FsbPlan
+{
+	FsbFeatureSet *fs;
+	TimestampTz start;
+	TimestampTz stop;
+	bool		reset;
+	int			nsteps;
+	FsbStep    *steps;			/* slices, ascending; then reset deletions */
+} FsbPlan;
+
+/* guc.c */
+extern int	fsb_swap_lock_timeout;
+extern int	fsb_swap_min_rows;
+extern void fsb_guc_init(void);
+
+/* guard.c */
+typedef struct FsbSavedUser
+{
+	Oid			userid;
+	int			sec_context;
+	int			guc_nest;
+} FsbSavedUser;
+extern int	fsb_pin_search_path(void);
+extern void fsb_unpin_search_path(int nest);
+extern void fsb_become_user(Oid role, FsbSavedUser *saved);
+extern void fsb_restore_user(FsbSavedUser *saved);
+extern Oid	fsb_extension_owner(void);
+extern void fsb_spi_exec(const char *sql, int nargs, Oid *types, Datum *values,
+						 const char *nulls, int expected);
+
+/* timearg.c */
+extern TimestampTz fsb_time_from_text(const char *text, const char *argname,
+									  bool is_stop);
+extern void fsb_check_finite(TimestampTz t, const char *argname);
+extern void fsb_resolve_interval(const FsbFeatureSet *fs, TimestampTz *start,
+								 TimestampTz *stop);
+extern char *fsb_format_time(TimestampTz t);
+extern void fsb_check_row_time(TimestampTz t, bool isnull,
+							   TimestampTz slice_start, TimestampTz slice_stop,
+							   const char *feature_set);
+
+/* catalog.c */
+typedef struct FsbStepResult
+{
+	FsbStrategy strategy;		/* what was done: swap may fall back */
+	int64		rows_before;
+	int64		rows_after;
+	double		seconds;
+} FsbStepResult;
+
+typedef struct FsbRunInfo
+{
+	const char *source;
+	const char *resource_profile;
+	const char *comment;
+	TimestampTz started_at;
+} FsbRunInfo;
+
+extern FsbFeatureSet *fsb_catalog_load(const char *name);
+extern void fsb_catalog_insert(const FsbFeatureSet *fs, bool online,
+							   Datum online_ttl, bool online_ttl_null,
+							   Datum checks, Datum catchup_delay,
+							   int32 reprocess_partitions);
+extern bool fsb_catalog_delete(const char *name);
+extern void fsb_catalog_apply_profile(const char *profile);
+extern int64 fsb_catalog_record_run(const FsbPlan *plan, const FsbRunInfo *run,
+									const FsbStepResult *results);
+
+/* source.c */
+extern FsbSource *fsb_source_analyze(const char *sql, Relation target,
+									 List *entity_columns,
+									 const char *time_column,
+									 const char *feature_set);
+extern char *fsb_source_insert_sql(const FsbSource *src, Relation target,
+								   Relation into, const char *time_column);
+
+/* partition.c */
+extern void fsb_check_target(Relation target, const char *time_column,
+							 AttrNumber *time_attnum);
+extern void fsb_check_partition_interval(const Interval *interval);
+extern FsbStep *fsb_partition_slices(Relation target, const Interval *interval,
+									 TimestampTz start, TimestampTz stop,
+									 int *nslices);
+extern FsbStep *fsb_partition_outside(Relation target, TimestampTz start,
+									  TimestampTz stop, int *nsteps);
+extern Oid	fsb_partition_create(Oid target_relid, TimestampTz range_start,
+								 TimestampTz range_stop);
+
+/* plan.c */
+extern FsbStrategy fsb_strategy_from_text(const char *text);
+extern const char *fsb_strategy_name(FsbStrategy strategy);
+extern FsbPlan *fsb_plan_build(FsbFeatureSet *fs, Relation target,
+							   const FsbSource *src, TimestampTz start,
+							   TimestampTz stop, bool reset,
+							   FsbStrategy requested);
+extern Relation fsb_open_target(const FsbFeatureSet *fs, LOCKMODE lockmode);
+extern int64 fsb_count_rows(Relation target, const char *time_column,
+							TimestampTz start, TimestampTz stop);
+
+/* slice_dest.c */
+extern DestReceiver *fsb_slice_dest_create(Relation model, Relation into,
+										   const FsbSource *src,
+										   TimestampTz slice_start,
+										   TimestampTz slice_stop,
+										   const char *feature_set);
+extern uint64 fsb_slice_dest_rows(DestReceiver *dest);
+
+/* swap.c */
+extern Oid	fsb_swap_build(const FsbStep *step, const FsbSource *src,
+						   const char *feature_set, int64 *rows);
+extern bool fsb_swap_exchange(Oid partition, Oid transient);
+extern void fsb_swap_abandon(Relation target, const FsbStep *step,
+							 const FsbFeatureSet *fs, Oid transient,
+							 int64 *deleted, int64 *inserted);
+
+/* execute.c */
+extern void fsb_delete_insert(Relation target, const FsbStep *step,
+							  const FsbSource *src, const FsbFeatureSet *fs,
+							  int64 *deleted, int64 *inserted);
+
+#endif							/* FS_BACKFILL_H */

@@ -1,0 +1,324 @@
+/*-------------------------------------------------------------------------
+ *
+ * plan.c
+ *	  Planning a backfill, and fs_backfill_plan(), its dry run.
+ *
+ * A plan is the ordered list of slices of [start, stop), one per partition
+ * (fsb_partition_slices), each with the strategy that will replace it, plus
+ * for a reset one deletion step per partition holding rows outside the
+ * interval.  Planning changes nothing: partitions it needs are only marked
+ * as to be created.
+ *
+ * Strategy choice.  swap rebuilds a whole partition beside the old one and
+ * exchanges the storage (see swap.c); it bypasses the executor's INSERT and
+ * DELETE, so it is used only where that changes nothing a user relies on:
+ * the slice covers the whole partition, the partition is an ordinary table
+ * the caller owns, with no row-level security, no triggers (which also
+ * rules out foreign keys either way), no publication, and rows that need no
+ * coercion.  "auto" also wants at least fs_backfill.swap_min_rows rows in
+ * the partition (or a new partition), where swapping is faster.  Everything
+ * else is delete_insert.
+ *
+ * Copyright (c) 2026, fs_backfill developers
+ *
+ * IDENTIFICATION
+ *	  src/plan.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/relation.h"
+#include "access/table.h"
+#include "catalog/pg_publication.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+
+#include "fs_backfill.h"
+
+PG_FUNCTION_INFO_V1(fs_backfill_plan);
+
+FsbStrategy
+fsb_strategy_from_text(const char *text)
+{
+	if (strcmp(text, "auto") == 0)
+		return FSB_STRATEGY_AUTO;
+	if (strcmp(text, "swap") == 0)
+		return FSB_STRATEGY_SWAP;
+	if (strcmp(text, "delete_insert") == 0)
+		return FSB_STRATEGY_DELETE_INSERT;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("unrecognized backfill strategy \"%s\"", text),
+			 errhint("Use auto, swap or delete_insert.")));
+	return FSB_STRATEGY_AUTO;	/* keep compiler quiet */
+}
+
+const char *
+fsb_strategy_name(FsbStrategy strategy)
+{
+	switch (strategy)
+	{
+		case FSB_STRATEGY_AUTO:
+			return "auto";
+		case FSB_STRATEGY_SWAP:
+			return "swap";
+		case FSB_STRATEGY_DELETE_INSERT:
+			return "delete_insert";
+		case FSB_STRATEGY_DELETE:
+			return "delete";
+	}
+	return "?";
+}
+
+/*
+ * Counts the rows of target with lo <= time < hi, outside [out_start,
+ * out_stop) when out_start < out_stop, as the caller sees them (privileges
+ * and row-level security apply).
+ */
+static int64
+count_rows(Relation target, const char *time_column, TimestampTz lo,
+		   TimestampTz hi, TimestampTz out_start, TimestampTz out_stop)
+{
+	const char *col = quote_identifier(time_column);
+	Oid			types[4] = {TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
+	TIMESTAMPTZOID};
+	Datum		values[4];
+	char	   *sql;
+	int			nest;
+	bool		isnull;
+	int64		count;
+
+	values[0] = TimestampTzGetDatum(lo);
+	values[1] = TimestampTzGetDatum(hi);
+	values[2] = TimestampTzGetDatum(out_start);
+	values[3] = TimestampTzGetDatum(out_stop);
+	sql = psprintf("SELECT count(*) FROM %s.%s WHERE %s >= $1 AND %s < $2%s",
+				   quote_identifier(get_namespace_name(RelationGetNamespace(target))),
+				   quote_identifier(RelationGetRelationName(target)),
+				   col, col,
+				   out_start < out_stop ?
+				   psprintf(" AND NOT (%s >= $3 AND %s < $4)", col, col) : "");
+
+	SPI_connect();
+	nest = fsb_pin_search_path();
+	fsb_spi_exec(sql, out_start < out_stop ? 4 : 2, types, values, NULL,
+				 SPI_OK_SELECT);
+	count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+										SPI_tuptable->tupdesc, 1, &isnull));
+	fsb_unpin_search_path(nest);
+	SPI_finish();
+	return count;
+}
+
+int64
+fsb_count_rows(Relation target, const char *time_column, TimestampTz start,
+			   TimestampTz stop)
+{
+	return count_rows(target, time_column, start, stop, 0, 0);
+}
+
+static bool
+is_published(Relation rel)
+{
+	return GetRelationPublications(RelationGetRelid(rel)) != NIL ||
+		GetSchemaPublications(RelationGetNamespace(rel)) != NIL;
+}
+
+/*
+ * Why swap cannot replace this slice, or NULL when it can.
+ */
+static const char *
+swap_refusal(Relation target, const FsbStep *step, const FsbSource *src)
+{
+	Relation	part;
+	const char *refusal = NULL;
+
+	if (target->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
+		return "the target is not partitioned";
+	if (step->slice_start != step->range_start ||
+		step->slice_stop != step->range_stop)
+		return "the slice covers only part of the partition";
+	if (!src->fits_heap)
+		return "the source's columns need coercion or the table has generated columns";
+	if (target->rd_rel->relrowsecurity)
+		return "the table has row-level security";
+	if (GetAllTablesPublications() != NIL || is_published(target))
+		return "the table is published for logical replication";
+
+	/* A new partition will look like its parent, owned by the same role. */
+	part = OidIsValid(step->partition) ?
+		table_open(step->partition, AccessShareLock) : target;
+	if (part->rd_rel->relkind != RELKIND_RELATION &&
+		part->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
+		refusal = "the partition is not an ordinary table";
+	else if (part != target && part->rd_rel->relkind != RELKIND_RELATION)
+		refusal = "the partition is itself partitioned";
+	else if (!pg_class_ownercheck(RelationGetRelid(part), GetUserId()))
+		refusal = "the caller does not own the partition";
+	else if (part->rd_rel->relrowsecurity)
+		refusal = "the partition has row-level security";
+	else if (part->trigdesc != NULL || target->trigdesc != NULL)
+		refusal = "the table has triggers or foreign keys";
+	else if (part != target && is_published(part))
+		refusal = "the partition is published for logical replication";
+	if (part != target)
+		table_close(part, NoLock);
+	return refusal;
+}
+
+/*
+ * Opens a feature set's target and checks it is still fit to be one.
+ */
+Relation
+fsb_open_target(const FsbFeatureSet *fs, LOCKMODE lockmode)
+{
+	Relation	target = try_relation_open(fs->target, lockmode);
+
+	if (target == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("target table of feature set \"%s\" does not exist",
+						fs->name),
+				 errhint("Drop the feature set with fs_drop_feature_set() and register it again.")));
+	fsb_check_target(target, fs->time_column, NULL);
+	return target;
+}
+
+static int
+compare_steps(const void *a, const void *b)
+{
+	const FsbStep *x = a;
+	const FsbStep *y = b;
+
+	if (x->slice_start != y->slice_start)
+		return x->slice_start < y->slice_start ? -1 : 1;
+	return (int) x->strategy - (int) y->strategy;
+}
+
+/*
+ * Plans a backfill of [start, stop); counts the rows each step replaces.
+ * The caller holds a lock on target.  Result in the current memory context.
+ */
+FsbPlan *
+fsb_plan_build(FsbFeatureSet *fs, Relation target, const FsbSource *src,
+			   TimestampTz start, TimestampTz stop, bool reset,
+			   FsbStrategy requested)
+{
+	FsbPlan    *plan = palloc0(sizeof(FsbPlan));
+	int			nslices;
+	FsbStep    *slices;
+
+	plan->fs = fs;
+	plan->start = start;
+	plan->stop = stop;
+	plan->reset = reset;
+	slices = fsb_partition_slices(target, &fs->partition_interval, start, stop,
+								  &nslices);
+
+	for (int i = 0; i < nslices; i++)
+	{
+		FsbStep    *step = &slices[i];
+
+		CHECK_FOR_INTERRUPTS();
+		step->rows_now = step->creates_partition ? 0 :
+			fsb_count_rows(target, fs->time_column, step->slice_start,
+						   step->slice_stop);
+		step->strategy = FSB_STRATEGY_DELETE_INSERT;
+		if (requested == FSB_STRATEGY_DELETE_INSERT)
+			continue;
+		step->swap_refusal = swap_refusal(target, step, src);
+		if (step->swap_refusal == NULL && requested == FSB_STRATEGY_AUTO &&
+			!step->creates_partition && step->rows_now < fsb_swap_min_rows)
+			step->swap_refusal = "the partition has fewer rows than fs_backfill.swap_min_rows";
+		if (step->swap_refusal == NULL)
+			step->strategy = FSB_STRATEGY_SWAP;
+	}
+
+	if (reset)
+	{
+		int			nouter;
+		FsbStep    *outer = fsb_partition_outside(target, start, stop, &nouter);
+
+		slices = repalloc(slices, sizeof(FsbStep) * (nslices + nouter + 1));
+		for (int i = 0; i < nouter; i++)
+		{
+			outer[i].rows_now = count_rows(target, fs->time_column,
+										   outer[i].range_start,
+										   outer[i].range_stop, start, stop);
+			slices[nslices++] = outer[i];
+		}
+		qsort(slices, nslices, sizeof(FsbStep), compare_steps);
+	}
+	plan->steps = slices;
+	plan->nsteps = nslices;
+	return plan;
+}
+
+/*
+ * fs_backfill_plan(feature_set, start_time, stop_time, reset)
+ *
+ * What fs_backfill would do with strategy auto; changes nothing.
+ */
+Datum
+fs_backfill_plan(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	FsbFeatureSet *fs;
+	Relation	target;
+	FsbSource  *src;
+	FsbPlan    *plan;
+	TimestampTz start = DT_NOBEGIN;
+	TimestampTz stop = DT_NOBEGIN;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument feature_set must not be null")));
+	if (PG_ARGISNULL(3))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument reset must not be null")));
+
+	InitMaterializedSRF(fcinfo, 0);
+	fs = fsb_catalog_load(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	if (!PG_ARGISNULL(1))
+		start = fsb_time_from_text(text_to_cstring(PG_GETARG_TEXT_PP(1)),
+								   "start_time", false);
+	if (!PG_ARGISNULL(2))
+		stop = fsb_time_from_text(text_to_cstring(PG_GETARG_TEXT_PP(2)),
+								  "stop_time", true);
+	fsb_resolve_interval(fs, &start, &stop);
+
+	target = fsb_open_target(fs, AccessShareLock);
+	src = fsb_source_analyze(fs->source, target, fs->entity_columns,
+							 fs->time_column, fs->name);
+	plan = fsb_plan_build(fs, target, src, start, stop, PG_GETARG_BOOL(3),
+						  FSB_STRATEGY_AUTO);
+
+	for (int i = 0; i < plan->nsteps; i++)
+	{
+		FsbStep    *step = &plan->steps[i];
+		Datum		values[6];
+		bool		nulls[6] = {false, false, false, false, false, false};
+
+		values[0] = ObjectIdGetDatum(step->partition);
+		nulls[0] = !OidIsValid(step->partition);
+		values[1] = TimestampTzGetDatum(step->slice_start);
+		values[2] = TimestampTzGetDatum(step->slice_stop);
+		values[3] = CStringGetTextDatum(fsb_strategy_name(step->strategy));
+		values[4] = Int64GetDatum(step->rows_now);
+		values[5] = BoolGetDatum(step->creates_partition);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	table_close(target, NoLock);
+	PG_RETURN_VOID();
+}

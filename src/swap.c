@@ -1,0 +1,190 @@
+/*-------------------------------------------------------------------------
+ *
+ * swap.c
+ *	  The swap strategy: build a partition's new contents beside it, then
+ *	  exchange the storage.
+ *
+ * Build.  The partition is locked in EXCLUSIVE mode, so readers go on and
+ * writers wait; a new heap with its exact physical layout (make_new_heap,
+ * as CLUSTER and REFRESH MATERIALIZED VIEW use) is filled from the source
+ * through slice_dest.c, without indexes.
+ *
+ * Exchange, at the end of the backfill.  ACCESS EXCLUSIVE on the partition
+ * is taken by polling ConditionalLockRelationOid() for at most
+ * fs_backfill.swap_lock_timeout: we never sit in the lock queue, so readers
+ * never wait behind us while we wait.  With the lock, finish_heap_swap()
+ * exchanges the relfilenodes, rebuilds the partition's indexes on the new
+ * data with sorted builds, and drops the new heap (now holding the old
+ * storage, freed at commit).  The partition keeps its OID, name, owner,
+ * grants, constraints, indexes, defaults and partition bound: only its
+ * storage changes.  Readers of that partition wait from here to commit.
+ *
+ * When the lock is not had in time the new heap is copied into the
+ * partition by delete_insert instead and dropped: the source is not re-run.
+ *
+ * Like TRUNCATE, a swap is not MVCC-safe: a REPEATABLE READ transaction that
+ * started before the commit sees the new rows (they are frozen) if it reads
+ * the partition after the commit.
+ *
+ * Copyright (c) 2026, fs_backfill developers
+ *
+ * IDENTIFICATION
+ *	  src/swap.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/multixact.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/dependency.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "commands/cluster.h"
+#include "commands/tablecmds.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "nodes/params.h"
+#include "pgstat.h"
+#include "storage/latch.h"
+#include "storage/lmgr.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "fs_backfill.h"
+
+/* How often a waiting exchange retries its lock, in milliseconds. */
+#define FSB_SWAP_LOCK_RETRY_MS 10
+
+/*
+ * Builds the new contents of step's partition from the source; returns the
+ * OID of the new heap and the number of rows in *rows.
+ */
+Oid
+fsb_swap_build(const FsbStep *step, const FsbSource *src,
+			   const char *feature_set, int64 *rows)
+{
+	Relation	part = table_open(step->partition, ExclusiveLock);
+	Oid			transient;
+	Relation	into;
+	DestReceiver *dest;
+	ParamListInfo params = makeParamList(2);
+	SPIExecuteOptions options;
+	int			rc;
+
+	transient = make_new_heap(step->partition, part->rd_rel->reltablespace,
+							  part->rd_rel->relam,
+							  part->rd_rel->relpersistence, ExclusiveLock);
+	into = table_open(transient, AccessExclusiveLock);
+	dest = fsb_slice_dest_create(part, into, src, step->slice_start,
+								 step->slice_stop, feature_set);
+
+	for (int i = 0; i < 2; i++)
+	{
+		params->params[i].ptype = TIMESTAMPTZOID;
+		params->params[i].pflags = PARAM_FLAG_CONST;
+		params->params[i].isnull = false;
+	}
+	params->params[0].value = TimestampTzGetDatum(step->slice_start);
+	params->params[1].value = TimestampTzGetDatum(step->slice_stop);
+
+	memset(&options, 0, sizeof(options));
+	options.params = params;
+	options.dest = dest;
+
+	/* The source is the caller's query: caller's rights and search_path. */
+	SPI_connect();
+	rc = SPI_execute_extended(src->text, &options);
+	if (rc != SPI_OK_SELECT && rc != SPI_OK_UTILITY)
+		elog(ERROR, "SPI_execute_extended failed: %s",
+			 SPI_result_code_string(rc));
+	SPI_finish();
+
+	*rows = (int64) fsb_slice_dest_rows(dest);
+	dest->rDestroy(dest);
+	table_close(into, NoLock);
+	table_close(part, NoLock);
+	return transient;
+}
+
+/*
+ * Waits at most fs_backfill.swap_lock_timeout for ACCESS EXCLUSIVE on the
+ * partition without queueing; then exchanges its storage with the new heap.
+ * Returns false, having changed nothing, if the lock was not had in time.
+ */
+bool
+fsb_swap_exchange(Oid partition, Oid transient)
+{
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													   fsb_swap_lock_timeout);
+	Relation	part;
+	char		relpersistence;
+
+	while (!ConditionalLockRelationOid(partition, AccessExclusiveLock))
+	{
+		if (GetCurrentTimestamp() >= deadline)
+			return false;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 FSB_SWAP_LOCK_RETRY_MS, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+
+	part = table_open(partition, NoLock);
+	CheckTableNotInUse(part, "fs_backfill");
+	relpersistence = part->rd_rel->relpersistence;
+	table_close(part, NoLock);
+
+	finish_heap_swap(partition, transient, false, false, true, true,
+					 RecentXmin, ReadNextMultiXactId(), relpersistence);
+	return true;
+}
+
+/*
+ * Copies a built new heap into its partition by delete_insert, then drops it.
+ */
+void
+fsb_swap_abandon(Relation target, const FsbStep *step, const FsbFeatureSet *fs,
+				 Oid transient, int64 *deleted, int64 *inserted)
+{
+	TupleDesc	desc = RelationGetDescr(target);
+	FsbSource	copy;
+	StringInfoData sql;
+	ObjectAddress object;
+	AttrNumber *attnums = palloc(sizeof(AttrNumber) * desc->natts);
+	int			n = 0;
+
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT ");
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute attr = TupleDescAttr(desc, i);
+
+		if (attr->attisdropped)
+			continue;
+		if (strcmp(NameStr(attr->attname), fs->time_column) == 0)
+			copy.time_index = n;
+		appendStringInfo(&sql, "%s%s", n > 0 ? ", " : "",
+						 quote_identifier(NameStr(attr->attname)));
+		attnums[n++] = attr->attnum;
+	}
+	appendStringInfo(&sql, " FROM %s.%s",
+					 quote_identifier(get_namespace_name(get_rel_namespace(transient))),
+					 quote_identifier(get_rel_name(transient)));
+	copy.text = sql.data;
+	copy.natts = n;
+	copy.target_attnum = attnums;
+	copy.fits_heap = true;
+
+	fsb_delete_insert(target, step, &copy, fs, deleted, inserted);
+
+	object.classId = RelationRelationId;
+	object.objectId = transient;
+	object.objectSubId = 0;
+	performDeletion(&object, DROP_RESTRICT, PERFORM_DELETION_INTERNAL);
+}
