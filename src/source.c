@@ -81,7 +81,9 @@ parse_one_select(const char *sql, const char *feature_set)
 	List	   *raw = pg_parse_query(sql);
 	RawStmt    *rs;
 
-	if (list_length(raw) != 1)
+	if (raw == NIL)
+		report_not_select(feature_set, "It is empty.");
+	if (list_length(raw) > 1)
 		report_not_select(feature_set,
 						  psprintf("It contains %d statements.",
 								   list_length(raw)));

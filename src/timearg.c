@@ -112,7 +112,7 @@ fsb_check_finite(TimestampTz t, const char *argname)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s must be finite", argname),
-				 errhint("Pass an exact instant, or NULL for the default.")));
+				 errhint("Give an exact instant.")));
 }
 
 /*

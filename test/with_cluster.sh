@@ -20,10 +20,10 @@ stop_redis() {
 trap stop_redis EXIT
 export FSB_REDIS_PORT=$port
 
-pg_virtualenv -v 15 \
+pg_virtualenv -t -v 15 \
     -o shared_preload_libraries=fs_backfill,pg_cron \
     -o cron.database_name=postgres \
     -o cron.use_background_workers=on \
     -o max_worker_processes=16 \
-    -o fsync=off \
+    ${FSB_PG_OPTS:--o fsync=off} \
     "$@"

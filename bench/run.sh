@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# fs_backfill benchmark: each figure beside its baseline, measured in one run.
+#
+#   1. Replace 7 whole days of a feature table of 30 daily partitions of
+#      300,000 rows (user_id bigint, feature_time timestamptz, four float8
+#      features, primary key (user_id, feature_time)) from a SELECT over a
+#      raw table, three ways, alternating, ROUNDS times each:
+#        - fs_backfill('bench', 7 days)
+#        - BEGIN; DELETE ...; INSERT ... SELECT ...; COMMIT   (by hand)
+#        - INSERT ... SELECT of the same rows into an empty unindexed table
+#   2. The same table with 3,650 daily partitions: fs_backfill_plan for 7
+#      days (first call in a fresh session, and warm), and backfilling one
+#      day against the same with 30 partitions.
+#
+# Run inside a cluster (test/with_cluster.sh bench/run.sh, or make bench).
+# Timings are wall-clock from the client, medians over the rounds.
+set -euo pipefail
+
+ROUNDS=${ROUNDS:-3}
+ROWS_PER_DAY=${ROWS_PER_DAY:-300000}
+DAYS=30
+DB=fsb_bench
+psql -X -q -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" 2>/dev/null
+export PGDATABASE=$DB
+q() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
+
+now() { date +%s.%N; }
+# elapsed seconds of one psql run of the given SQL
+timed() {
+    local t0 t1
+    t0=$(now)
+    q -c "$1" >/dev/null
+    t1=$(now)
+    awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { print a / b }'; }
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+
+echo "setting up: $DAYS days x $ROWS_PER_DAY rows ..."
+q <<SQL
+CREATE EXTENSION fs_backfill;
+CREATE TABLE raw_events (user_id bigint, ts timestamptz, f1 float8, f2 float8, f3 float8, f4 float8);
+INSERT INTO raw_events
+SELECT u, timestamptz '2025-03-01 00:00+00' + d * interval '1 day' + (u % 86400) * interval '1 second',
+       random(), random(), random(), random()
+  FROM generate_series(0, $DAYS - 1) d, generate_series(1, $ROWS_PER_DAY) u;
+CREATE INDEX ON raw_events (ts);
+VACUUM ANALYZE raw_events;
+
+CREATE FUNCTION make_feature_table(name text, first_day date, days int) RETURNS void
+LANGUAGE plpgsql AS \$\$
+BEGIN
+  EXECUTE format('CREATE TABLE %I (user_id bigint NOT NULL, feature_time timestamptz NOT NULL,
+                  f1 float8, f2 float8, f3 float8, f4 float8, PRIMARY KEY (user_id, feature_time))
+                  PARTITION BY RANGE (feature_time)', name);
+  FOR i IN 0 .. days - 1 LOOP
+    EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L)',
+                   name || '_' || to_char(first_day + i, 'YYYYMMDD'), name,
+                   (first_day + i)::timestamp AT TIME ZONE 'UTC',
+                   (first_day + i + 1)::timestamp AT TIME ZONE 'UTC');
+  END LOOP;
+END \$\$;
+SELECT make_feature_table('bench', '2025-03-01', $DAYS);
+SELECT fs_create_feature_set('bench', 'bench', ARRAY['user_id'], 'feature_time',
+  \$\$SELECT user_id, ts AS feature_time, f1, f2, f3, f4 FROM raw_events WHERE ts >= \$1 AND ts < \$2\$\$,
+  '2025-03-01');
+SELECT fs_backfill('bench', '2025-03-01', '2025-03-30');
+VACUUM ANALYZE bench;
+SQL
+
+SRC="SELECT user_id, ts AS feature_time, f1, f2, f3, f4 FROM raw_events WHERE ts >= '2025-03-08 00:00+00' AND ts < '2025-03-15 00:00+00'"
+settle() { q -c "VACUUM bench" -c "CHECKPOINT"; }
+
+fsb=(); manual=(); once=()
+for r in $(seq 1 "$ROUNDS"); do
+    settle
+    fsb+=("$(timed "SELECT fs_backfill('bench', '2025-03-08', '2025-03-14')")")
+    settle
+    manual+=("$(timed "BEGIN; DELETE FROM bench WHERE feature_time >= '2025-03-08 00:00+00' AND feature_time < '2025-03-15 00:00+00'; INSERT INTO bench $SRC; COMMIT;")")
+    settle
+    q -c "DROP TABLE IF EXISTS bench_empty" -c "CREATE TABLE bench_empty (LIKE bench)"
+    once+=("$(timed "INSERT INTO bench_empty $SRC")")
+done
+q -c "DROP TABLE bench_empty"
+F=$(median "${fsb[@]}"); M=$(median "${manual[@]}"); O=$(median "${once[@]}")
+strategies=$(q -At -c "SELECT string_agg(DISTINCT strategy, ',') FROM fs_backfill.run_partitions WHERE run_id = (SELECT max(run_id) FROM fs_backfill.runs)")
+
+echo "setting up 3,650 daily partitions ..."
+q <<SQL
+SELECT make_feature_table('wide', '2016-03-16', 3650);
+SELECT fs_create_feature_set('wide', 'wide', ARRAY['user_id'], 'feature_time',
+  \$\$SELECT user_id, ts AS feature_time, f1, f2, f3, f4 FROM raw_events WHERE ts >= \$1 AND ts < \$2\$\$,
+  '2016-03-16');
+SELECT fs_backfill('wide', '2025-03-01', '2025-03-14');
+VACUUM ANALYZE wide;
+SQL
+parts=$(q -At -c "SELECT count(*) FROM pg_inherits WHERE inhparent = 'wide'::regclass")
+
+plan_cold_wide=$(psql -X -q -At -v fs=wide <<'SQL'
+SELECT extract(epoch FROM clock_timestamp()) AS t0 \gset
+SELECT count(*) FROM fs_backfill_plan(:'fs', '2025-03-08', '2025-03-14') \g /dev/null
+SELECT round(((extract(epoch FROM clock_timestamp()) - :t0) * 1000)::numeric, 1);
+SQL
+)
+plan_warm() {
+    psql -X -q -At -v fs="$1" <<'SQL' | sort -g | sed -n 3p
+SELECT count(*) FROM fs_backfill_plan(:'fs', '2025-03-08', '2025-03-14') \g /dev/null
+SELECT extract(epoch FROM clock_timestamp()) AS t0 \gset
+SELECT count(*) FROM fs_backfill_plan(:'fs', '2025-03-08', '2025-03-14') \g /dev/null
+SELECT round(((extract(epoch FROM clock_timestamp()) - :t0) * 1000)::numeric, 1);
+SELECT extract(epoch FROM clock_timestamp()) AS t0 \gset
+SELECT count(*) FROM fs_backfill_plan(:'fs', '2025-03-08', '2025-03-14') \g /dev/null
+SELECT round(((extract(epoch FROM clock_timestamp()) - :t0) * 1000)::numeric, 1);
+SELECT extract(epoch FROM clock_timestamp()) AS t0 \gset
+SELECT count(*) FROM fs_backfill_plan(:'fs', '2025-03-08', '2025-03-14') \g /dev/null
+SELECT round(((extract(epoch FROM clock_timestamp()) - :t0) * 1000)::numeric, 1);
+SELECT extract(epoch FROM clock_timestamp()) AS t0 \gset
+SELECT count(*) FROM fs_backfill_plan(:'fs', '2025-03-08', '2025-03-14') \g /dev/null
+SELECT round(((extract(epoch FROM clock_timestamp()) - :t0) * 1000)::numeric, 1);
+SELECT extract(epoch FROM clock_timestamp()) AS t0 \gset
+SELECT count(*) FROM fs_backfill_plan(:'fs', '2025-03-08', '2025-03-14') \g /dev/null
+SELECT round(((extract(epoch FROM clock_timestamp()) - :t0) * 1000)::numeric, 1);
+SQL
+}
+plan_warm_wide=$(plan_warm wide)
+plan_warm_narrow=$(plan_warm bench)
+
+day30=(); day3650=()
+for r in $(seq 1 "$ROUNDS"); do
+    q -c "VACUUM bench" -c "VACUUM wide" -c "CHECKPOINT"
+    day30+=("$(timed "SELECT fs_backfill('bench', '2025-03-10', '2025-03-10')")")
+    q -c "VACUUM bench" -c "VACUUM wide" -c "CHECKPOINT"
+    day3650+=("$(timed "SELECT fs_backfill('wide', '2025-03-10', '2025-03-10')")")
+done
+D30=$(median "${day30[@]}"); D3650=$(median "${day3650[@]}")
+
+printf '\nfs_backfill benchmark (%s rounds, medians; %s rows per day)\n' "$ROUNDS" "$ROWS_PER_DAY"
+printf '%-58s %10s %10s %8s %8s\n' "figure" "seconds" "baseline" "ratio" "target"
+printf '%-58s %10.3f %10.3f %8.2f %8s\n' "7 days: fs_backfill vs DELETE+INSERT by hand" "$F" "$M" "$(ratio "$F" "$M")" "<= 0.40"
+printf '%-58s %10.3f %10.3f %8.2f %8s\n' "7 days: fs_backfill vs INSERT into empty unindexed table" "$F" "$O" "$(ratio "$F" "$O")" "<= 1.50"
+printf '%-58s %10.3f %10.3f %8.2f %8s\n' "1 day: $parts partitions vs 30 partitions" "$D3650" "$D30" "$(ratio "$D3650" "$D30")" "<= 1.20"
+printf '%-58s %10s %10s %8s %8s\n' "fs_backfill_plan, 7 days, $parts partitions, first call (ms)" "$plan_cold_wide" "-" "-" "< 50"
+printf '%-58s %10s %10s %8s %8s\n' "fs_backfill_plan, 7 days, warm (ms): $parts vs 30 partitions" "$plan_warm_wide" "$plan_warm_narrow" "-" "< 50"
+printf 'strategies used by fs_backfill for the 7 days: %s\n' "$strategies"

@@ -1,0 +1,133 @@
+-- fs_backfill's errors: each names the object, carries the right SQLSTATE,
+-- and is raised before anything changes.
+SET datestyle = ISO;
+SET TimeZone = 'UTC';
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS fs_backfill;
+RESET client_min_messages;
+\set VERBOSITY default
+\set SHOW_CONTEXT never
+
+CREATE TABLE er_raw (user_id bigint, ts timestamptz, clicks int);
+INSERT INTO er_raw
+SELECT u, timestamptz '2025-03-01 00:00+00' + d * interval '1 day' + u * interval '1 minute', u
+  FROM generate_series(0, 4) d, generate_series(1, 10) u;
+CREATE TABLE er_users (user_id bigint NOT NULL, feature_time timestamptz NOT NULL, clicks int,
+                       PRIMARY KEY (user_id, feature_time)) PARTITION BY RANGE (feature_time);
+SELECT fs_create_feature_set('er', 'er_users', ARRAY['user_id'], 'feature_time',
+    $$SELECT user_id, ts AS feature_time, clicks FROM er_raw WHERE ts >= $1 AND ts < $2$$,
+    '2025-03-01');
+SELECT fs_backfill('er', '2025-03-01', '2025-03-04');
+CREATE FUNCTION er_state() RETURNS text LANGUAGE sql AS $$
+    SELECT format('%s rows, %s partitions, %s runs',
+                  (SELECT count(*) FROM er_users),
+                  (SELECT count(*) FROM pg_inherits WHERE inhparent = 'er_users'::regclass),
+                  (SELECT count(*) FROM fs_backfill.runs))
+$$;
+SELECT er_state();
+
+\echo unknown or hostile feature set names (42704)
+SELECT fs_backfill('nope');
+SELECT fs_backfill('er''; DROP TABLE er_users; --');
+SELECT fs_backfill(repeat('x', 100));
+SELECT * FROM fs_backfill_plan('nope');
+
+\echo bad time text (22007)
+SELECT fs_backfill('er', '2025-3-1');
+SELECT fs_backfill('er', '2025-03-01 00:00');
+SELECT fs_backfill('er', '2025-03-01T00:00:00Z');
+SELECT fs_backfill('er', '2025-03-01 00:00:00+02');
+SELECT fs_backfill('er', 'yesterday');
+SELECT fs_backfill('er', 'infinity');
+SELECT fs_backfill('er', '2025-02-29');
+SELECT fs_backfill('er', '2025-04-31');
+SELECT fs_backfill('er', '2025-13-01');
+SELECT fs_backfill('er', '2025-03-01 24:00:00');
+SELECT fs_backfill('er', '2025-03-01 23:60:00');
+SELECT fs_backfill('er', '0000-01-01');
+SELECT fs_backfill('er', '2025-03-01', 'now');
+SELECT * FROM fs_backfill_plan('er', '2025-03-01', '03/07/2025');
+
+\echo reversed or empty interval, infinite bounds (22023)
+SELECT fs_backfill('er', '2025-03-05', '2025-03-01');
+SELECT fs_backfill('er', '2025-03-01 12:00:00', '2025-03-01 12:00:00');
+SELECT fs_backfill('er', timestamptz '2025-03-02', timestamptz '2025-03-01');
+SELECT fs_backfill('er', timestamptz '-infinity', timestamptz '2025-03-01');
+SELECT fs_backfill('er', timestamptz '2025-03-01', timestamptz 'infinity');
+
+\echo NULL arguments (22004)
+SELECT fs_backfill(NULL);
+SELECT fs_backfill('er', reset => NULL);
+SELECT fs_backfill('er', strategy => NULL);
+SELECT fs_backfill('er', allow_empty => NULL);
+SELECT * FROM fs_backfill_plan(NULL);
+
+\echo other arguments
+SELECT fs_backfill('er', '2025-03-01', '2025-03-02', strategy => 'fastest');
+SELECT fs_backfill('er', '2025-03-01', '2025-03-02', resource_profile => 'huge');
+SELECT fs_backfill('er', '2025-03-01', '2025-03-02', checks => '{"min_rows": 1}');
+
+\echo a source override that is not one SELECT, or does not fit (22023, 42804)
+SELECT fs_backfill('er', '2025-03-01', '2025-03-02',
+                   source => 'DELETE FROM er_users RETURNING user_id, feature_time');
+SELECT fs_backfill('er', '2025-03-01', '2025-03-02',
+                   source => 'SELECT 1; DROP TABLE er_users');
+SELECT fs_backfill('er', '2025-03-01', '2025-03-02',
+                   source => 'SELECT user_id, ts AS feature_time, clicks::text AS clicks FROM er_raw');
+
+\echo a source row outside its slice (23514)
+SELECT fs_backfill('er', '2025-03-01', '2025-03-02',
+                   source => 'SELECT user_id, ts AS feature_time, clicks FROM er_raw');
+SELECT fs_backfill('er', '2025-03-02', '2025-03-02', strategy => 'delete_insert',
+                   source => $$SELECT user_id, ts + interval '1 day' AS feature_time, clicks
+                                FROM er_raw WHERE ts >= $1 AND ts < $2$$);
+SELECT fs_backfill('er', '2025-03-02', '2025-03-02', strategy => 'delete_insert',
+                   source => $$SELECT user_id, NULL::timestamptz AS feature_time, clicks
+                                FROM er_raw WHERE ts >= $1 AND ts < $2$$);
+
+\echo an empty source does not wipe a slice by accident (23514)
+SELECT fs_backfill('er', '2025-03-02', '2025-03-02',
+                   source => $$SELECT user_id, ts AS feature_time, clicks FROM er_raw WHERE false$$);
+SELECT fs_backfill('er', '2025-03-02', '2025-03-02', strategy => 'delete_insert',
+                   source => $$SELECT user_id, ts AS feature_time, clicks FROM er_raw WHERE false$$);
+
+\echo duplicate keys from the source (23505)
+SELECT fs_backfill('er', '2025-03-02', '2025-03-02', strategy => 'swap',
+                   source => $$SELECT user_id, ts AS feature_time, clicks FROM er_raw
+                                WHERE ts >= $1 AND ts < $2
+                               UNION ALL
+                               SELECT user_id, ts, clicks FROM er_raw
+                                WHERE ts >= $1 AND ts < $2 AND user_id = 3$$);
+
+\echo privileges (42501)
+CREATE ROLE fsb_regress_reader;
+GRANT SELECT ON er_users, er_raw TO fsb_regress_reader;
+SET ROLE fsb_regress_reader;
+SELECT fs_backfill('er', '2025-03-01', '2025-03-02');
+RESET ROLE;
+GRANT INSERT ON er_users TO fsb_regress_reader;
+SET ROLE fsb_regress_reader;
+SELECT fs_backfill('er', '2025-03-01', '2025-03-02');
+RESET ROLE;
+REVOKE SELECT ON er_raw FROM fsb_regress_reader;
+GRANT DELETE ON er_users TO fsb_regress_reader;
+SET ROLE fsb_regress_reader;
+SELECT fs_backfill('er', '2025-03-01', '2025-03-02', strategy => 'delete_insert');
+RESET ROLE;
+
+\echo the target went away (42P01)
+CREATE TABLE er_gone (user_id bigint, feature_time timestamptz);
+SELECT fs_create_feature_set('er_gone', 'er_gone', ARRAY['user_id'], 'feature_time',
+    $$SELECT user_id, ts AS feature_time FROM er_raw WHERE ts >= $1 AND ts < $2$$, '2025-03-01');
+DROP TABLE er_gone;
+SELECT fs_backfill('er_gone', '2025-03-01', '2025-03-02');
+SELECT fs_drop_feature_set('er_gone');
+
+\echo after all that, nothing changed
+SELECT er_state();
+
+SELECT fs_drop_feature_set('er');
+DROP OWNED BY fsb_regress_reader;
+DROP ROLE fsb_regress_reader;
+DROP FUNCTION er_state();
+DROP TABLE er_raw, er_users;
