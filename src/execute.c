@@ -107,31 +107,29 @@ fsb_delete_insert(Relation target, const FsbStep *step, const FsbSource *src,
 }
 
 /*
- * Reset: deletes the rows of a partition that lie outside [start, stop).
+ * Reset: deletes the rows of the step's slice, which lies outside the
+ * interval.  On a plain table the first such slice also takes the rows
+ * whose time is null.
  */
 static int64
 delete_outside(Relation target, const FsbStep *step, const FsbPlan *plan)
 {
 	const char *col = quote_identifier(plan->fs->time_column);
-	bool		plain = target->rd_rel->relkind != RELKIND_PARTITIONED_TABLE;
-	char	   *sql = psprintf("DELETE FROM %s WHERE (%s >= $1 AND %s < $2"
-							   " AND NOT (%s >= $3 AND %s < $4))%s",
-							   qualified_name(target), col, col, col, col,
-							   plain ? psprintf(" OR %s IS NULL", col) : "");
-	Oid			types[4] = {TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
-	TIMESTAMPTZOID};
-	Datum		values[4];
+	bool		with_nulls = TIMESTAMP_IS_NOBEGIN(step->slice_start);
+	char	   *sql = psprintf("DELETE FROM %s WHERE (%s >= $1 AND %s < $2)%s",
+							   qualified_name(target), col, col,
+							   with_nulls ? psprintf(" OR %s IS NULL", col) : "");
+	Oid			types[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Datum		values[2];
 	int			nest;
 	int64		deleted;
 
-	values[0] = TimestampTzGetDatum(step->range_start);
-	values[1] = TimestampTzGetDatum(step->range_stop);
-	values[2] = TimestampTzGetDatum(plan->start);
-	values[3] = TimestampTzGetDatum(plan->stop);
+	values[0] = TimestampTzGetDatum(step->slice_start);
+	values[1] = TimestampTzGetDatum(step->slice_stop);
 
 	SPI_connect();
 	nest = fsb_pin_search_path();
-	fsb_spi_exec(sql, 4, types, values, NULL, SPI_OK_DELETE);
+	fsb_spi_exec(sql, 2, types, values, NULL, SPI_OK_DELETE);
 	deleted = (int64) SPI_processed;
 	fsb_unpin_search_path(nest);
 	SPI_finish();

@@ -287,8 +287,8 @@ fsb_partition_slices(Relation target, const Interval *interval,
 }
 
 /*
- * For reset: one step per existing partition that holds time outside
- * [start, stop), whose rows there are deleted.
+ * For reset: one step for each part of an existing partition that lies
+ * outside [start, stop), whose rows are deleted.
  */
 FsbStep *
 fsb_partition_outside(Relation target, TimestampTz start, TimestampTz stop,
@@ -296,23 +296,31 @@ fsb_partition_outside(Relation target, TimestampTz start, TimestampTz stop,
 {
 	int			nranges;
 	FsbRange   *ranges = load_ranges(target, &nranges);
-	FsbStep    *steps = palloc0(sizeof(FsbStep) * Max(nranges, 1));
+	FsbStep    *steps = palloc0(sizeof(FsbStep) * Max(2 * nranges, 1));
 	int			n = 0;
 
 	for (int r = 0; r < nranges; r++)
 	{
-		FsbStep    *step;
+		TimestampTz parts[2][2] = {
+			{ranges[r].lower, Min(ranges[r].upper, start)},
+			{Max(ranges[r].lower, stop), ranges[r].upper}
+		};
 
-		if (ranges[r].lower >= start && ranges[r].upper <= stop)
-			continue;
-		step = &steps[n++];
-		step->partition = ranges[r].relid;
-		step->range_start = ranges[r].lower;
-		step->range_stop = ranges[r].upper;
-		step->slice_start = ranges[r].lower;
-		step->slice_stop = ranges[r].upper;
-		step->strategy = FSB_STRATEGY_DELETE;
-		step->rows_now = -1;
+		for (int p = 0; p < 2; p++)
+		{
+			FsbStep    *step;
+
+			if (parts[p][0] >= parts[p][1])
+				continue;
+			step = &steps[n++];
+			step->partition = ranges[r].relid;
+			step->range_start = ranges[r].lower;
+			step->range_stop = ranges[r].upper;
+			step->slice_start = parts[p][0];
+			step->slice_stop = parts[p][1];
+			step->strategy = FSB_STRATEGY_DELETE;
+			step->rows_now = -1;
+		}
 	}
 	*nsteps = n;
 	return steps;

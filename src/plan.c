@@ -80,50 +80,36 @@ fsb_strategy_name(FsbStrategy strategy)
 }
 
 /*
- * Counts the rows of target with lo <= time < hi, outside [out_start,
- * out_stop) when out_start < out_stop, as the caller sees them (privileges
- * and row-level security apply).
+ * Counts the rows of target with start <= time < stop, as the caller sees
+ * them (privileges and row-level security apply).
  */
-static int64
-count_rows(Relation target, const char *time_column, TimestampTz lo,
-		   TimestampTz hi, TimestampTz out_start, TimestampTz out_stop)
+int64
+fsb_count_rows(Relation target, const char *time_column, TimestampTz start,
+			   TimestampTz stop)
 {
 	const char *col = quote_identifier(time_column);
-	Oid			types[4] = {TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
-	TIMESTAMPTZOID};
-	Datum		values[4];
+	Oid			types[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Datum		values[2];
 	char	   *sql;
 	int			nest;
 	bool		isnull;
 	int64		count;
 
-	values[0] = TimestampTzGetDatum(lo);
-	values[1] = TimestampTzGetDatum(hi);
-	values[2] = TimestampTzGetDatum(out_start);
-	values[3] = TimestampTzGetDatum(out_stop);
-	sql = psprintf("SELECT count(*) FROM %s.%s WHERE %s >= $1 AND %s < $2%s",
+	values[0] = TimestampTzGetDatum(start);
+	values[1] = TimestampTzGetDatum(stop);
+	sql = psprintf("SELECT count(*) FROM %s.%s WHERE %s >= $1 AND %s < $2",
 				   quote_identifier(get_namespace_name(RelationGetNamespace(target))),
 				   quote_identifier(RelationGetRelationName(target)),
-				   col, col,
-				   out_start < out_stop ?
-				   psprintf(" AND NOT (%s >= $3 AND %s < $4)", col, col) : "");
+				   col, col);
 
 	SPI_connect();
 	nest = fsb_pin_search_path();
-	fsb_spi_exec(sql, out_start < out_stop ? 4 : 2, types, values, NULL,
-				 SPI_OK_SELECT);
+	fsb_spi_exec(sql, 2, types, values, NULL, SPI_OK_SELECT);
 	count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 										SPI_tuptable->tupdesc, 1, &isnull));
 	fsb_unpin_search_path(nest);
 	SPI_finish();
 	return count;
-}
-
-int64
-fsb_count_rows(Relation target, const char *time_column, TimestampTz start,
-			   TimestampTz stop)
-{
-	return count_rows(target, time_column, start, stop, 0, 0);
 }
 
 static bool
@@ -251,9 +237,9 @@ fsb_plan_build(FsbFeatureSet *fs, Relation target, const FsbSource *src,
 		slices = repalloc(slices, sizeof(FsbStep) * (nslices + nouter + 1));
 		for (int i = 0; i < nouter; i++)
 		{
-			outer[i].rows_now = count_rows(target, fs->time_column,
-										   outer[i].range_start,
-										   outer[i].range_stop, start, stop);
+			outer[i].rows_now = fsb_count_rows(target, fs->time_column,
+											   outer[i].slice_start,
+											   outer[i].slice_stop);
 			slices[nslices++] = outer[i];
 		}
 		qsort(slices, nslices, sizeof(FsbStep), compare_steps);
