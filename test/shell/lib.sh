@@ -1,0 +1,80 @@
+# Helpers for the shell tests: TAP output, psql wrappers, polling with a
+# deadline (never a fixed sleep to wait for a condition).
+# Sourced by test/shell/*.sh, which run inside test/with_cluster.sh.
+
+set -uo pipefail
+TAP_N=0
+TAP_FAILED=0
+DB=${DB:-fsb_shell_$(basename "$0" .sh)}
+
+ok() {     # ok CONDITION-EXIT-STATUS DESCRIPTION
+    TAP_N=$((TAP_N + 1))
+    if [ "$1" -eq 0 ]; then echo "ok $TAP_N - $2"; else echo "not ok $TAP_N - $2"; TAP_FAILED=1; fi
+}
+is() {     # is HAVE WANT DESCRIPTION
+    TAP_N=$((TAP_N + 1))
+    if [ "$1" = "$2" ]; then echo "ok $TAP_N - $3"
+    else echo "not ok $TAP_N - $3"; echo "#   have: $1"; echo "#   want: $2"; TAP_FAILED=1; fi
+}
+done_testing() { echo "1..$TAP_N"; exit $TAP_FAILED; }
+
+q() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$DB" "$@"; }
+fresh_db() {
+    psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB" >/dev/null 2>&1
+    q -c "CREATE EXTENSION fs_backfill" >/dev/null
+}
+now_s() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$(now_s)" 'BEGIN { printf "%.3f", b - a }'; }
+lt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }
+
+# wait_for SECONDS SQL: polls until SQL returns 't'; false at the deadline
+wait_for() {
+    local deadline
+    deadline=$(awk -v n="$(now_s)" -v s="$1" 'BEGIN { printf "%.3f", n + s }')
+    while lt "$(now_s)" "$deadline"; do
+        [ "$(q -c "$2" 2>/dev/null)" = "t" ] && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+# wait_for_server SECONDS: polls until the server accepts connections again
+wait_for_server() {
+    local deadline
+    deadline=$(awk -v n="$(now_s)" -v s="$1" 'BEGIN { printf "%.3f", n + s }')
+    while lt "$(now_s)" "$deadline"; do
+        psql -X -q -At -d "$DB" -c "SELECT 1" >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# A feature set "fs" over table "feat" (daily partitions, primary key or not)
+# and raw table "raw": DAYS days from 2025-03-01 with ROWS rows each.
+make_feature_set() {
+    local days=$1 rows=$2 key=${3:-PRIMARY KEY (user_id, feature_time)}
+    q >/dev/null <<SQL
+CREATE TABLE raw (user_id bigint, ts timestamptz, v float8);
+INSERT INTO raw SELECT u, timestamptz '2025-03-01 00:00+00' + d * interval '1 day' + (u % 86400) * interval '1 second', u + d
+  FROM generate_series(0, $days - 1) d, generate_series(1, $rows) u;
+CREATE INDEX ON raw (ts);
+CREATE TABLE feat (user_id bigint NOT NULL, feature_time timestamptz NOT NULL, v float8
+                   ${key:+, $key}) PARTITION BY RANGE (feature_time);
+SELECT fs_create_feature_set('fs', 'feat', ARRAY['user_id'], 'feature_time',
+    \$\$SELECT user_id, ts AS feature_time, v FROM raw WHERE ts >= \$1 AND ts < \$2\$\$, '2025-03-01');
+SELECT fs_backfill('fs', '2025-03-01', (date '2025-03-01' + $days - 1)::text);
+CREATE FUNCTION digest(lo timestamptz, hi timestamptz) RETURNS text LANGUAGE sql AS \$\$
+    SELECT md5(coalesce(string_agg(f::text, '|' ORDER BY user_id, feature_time), ''))
+      FROM feat f WHERE feature_time >= lo AND feature_time < hi \$\$;
+CREATE FUNCTION source_digest(lo timestamptz, hi timestamptz) RETURNS text LANGUAGE sql AS \$\$
+    SELECT md5(coalesce(string_agg(r::text, '|' ORDER BY user_id, feature_time), ''))
+      FROM (SELECT user_id, ts AS feature_time, v FROM raw WHERE ts >= lo AND ts < hi) r \$\$;
+SQL
+}
+
+# A source that sleeps SECONDS once, in the slice starting at SLICE_START.
+slow_source() {
+    local seconds=$1 slice_start=$2
+    echo "WITH pause AS MATERIALIZED (SELECT pg_sleep(CASE WHEN \$1 = '$slice_start' THEN $seconds ELSE 0 END))
+          SELECT user_id, ts AS feature_time, v FROM raw, pause WHERE ts >= \$1 AND ts < \$2"
+}
