@@ -47,7 +47,8 @@ SELECT u, timestamptz '2025-03-01 00:00+00' + d * interval '1 day' + (u % 86400)
 CREATE INDEX ON raw_events (ts);
 VACUUM ANALYZE raw_events;
 
-CREATE FUNCTION make_feature_table(name text, first_day date, days int) RETURNS void
+-- a procedure, committing every 500 partitions: one transaction cannot lock 3,650
+CREATE PROCEDURE make_feature_table(name text, first_day date, days int)
 LANGUAGE plpgsql AS \$\$
 BEGIN
   EXECUTE format('CREATE TABLE %I (user_id bigint NOT NULL, feature_time timestamptz NOT NULL,
@@ -58,9 +59,10 @@ BEGIN
                    name || '_' || to_char(first_day + i, 'YYYYMMDD'), name,
                    (first_day + i)::timestamp AT TIME ZONE 'UTC',
                    (first_day + i + 1)::timestamp AT TIME ZONE 'UTC');
+    IF i % 500 = 499 THEN COMMIT; END IF;
   END LOOP;
 END \$\$;
-SELECT make_feature_table('bench', '2025-03-01', $DAYS);
+CALL make_feature_table('bench', '2025-03-01', $DAYS);
 SELECT fs_create_feature_set('bench', 'bench', ARRAY['user_id'], 'feature_time',
   \$\$SELECT user_id, ts AS feature_time, f1, f2, f3, f4 FROM raw_events WHERE ts >= \$1 AND ts < \$2\$\$,
   '2025-03-01');
@@ -87,7 +89,7 @@ strategies=$(q -At -c "SELECT string_agg(DISTINCT strategy, ',') FROM fs_backfil
 
 echo "setting up 3,650 daily partitions ..."
 q <<SQL
-SELECT make_feature_table('wide', '2016-03-16', 3650);
+CALL make_feature_table('wide', '2016-03-16', 3650);
 SELECT fs_create_feature_set('wide', 'wide', ARRAY['user_id'], 'feature_time',
   \$\$SELECT user_id, ts AS feature_time, f1, f2, f3, f4 FROM raw_events WHERE ts >= \$1 AND ts < \$2\$\$,
   '2016-03-16');

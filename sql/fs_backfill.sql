@@ -87,10 +87,14 @@ CREATE INDEX ON fs_backfill.run_partitions (partition, run_id);
 COMMENT ON TABLE fs_backfill.run_partitions IS
 	'per run and slice: partition, bounds, strategy, rows before and after, duration';
 
--- pg_dump keeps what users configured; runs are history and are dumped too.
+-- pg_dump keeps what users configured, and the run history (catch-up's
+-- watermark is read from it).
 SELECT pg_catalog.pg_extension_config_dump('fs_backfill.feature_sets', '');
 SELECT pg_catalog.pg_extension_config_dump('fs_backfill.resource_profiles',
 	$$WHERE name NOT IN ('small', 'medium', 'large')$$);
+SELECT pg_catalog.pg_extension_config_dump('fs_backfill.runs', '');
+SELECT pg_catalog.pg_extension_config_dump('fs_backfill.runs_run_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('fs_backfill.run_partitions', '');
 
 -- Ordinary roles read the catalog; only the extension's functions write it.
 REVOKE ALL ON ALL TABLES IN SCHEMA fs_backfill FROM PUBLIC;

@@ -87,7 +87,8 @@ fsb_catalog_load(const char *name)
 
 	catalog_begin(&saved);
 	fsb_spi_exec("SELECT target, entity_columns, time_column, source,"
-				 " backfill_start, partition_interval, resource_profile"
+				 " backfill_start, partition_interval, resource_profile,"
+				 " (SELECT r.oid FROM pg_roles r WHERE r.rolname = created_by)"
 				 " FROM fs_backfill.feature_sets WHERE name = $1",
 				 1, types, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 0)
@@ -123,6 +124,11 @@ fsb_catalog_load(const char *name)
 															  SPI_tuptable->tupdesc,
 															  6, &isnull));
 	fs->resource_profile = get_text(7, cxt);
+	fs->created_by = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
+													SPI_tuptable->tupdesc, 8,
+													&isnull));
+	if (isnull)
+		fs->created_by = InvalidOid;
 	catalog_end(&saved);
 	return fs;
 }
@@ -143,7 +149,7 @@ fsb_catalog_insert(const FsbFeatureSet *fs, bool online, Datum online_ttl,
 	int			i = 0;
 	Oid			types[14] = {TEXTOID, REGCLASSOID, TEXTARRAYOID, TEXTOID,
 		TEXTOID, TIMESTAMPTZOID, INTERVALOID, BOOLOID, INTERVALOID, JSONBOID,
-	TEXTOID, INTERVALOID, INT4OID, NAMEOID};
+	TEXTOID, INTERVALOID, INT4OID, TEXTOID};
 	Datum		values[14];
 	char		nulls[14];
 
@@ -167,7 +173,7 @@ fsb_catalog_insert(const FsbFeatureSet *fs, bool online, Datum online_ttl,
 	values[10] = CStringGetTextDatum(fs->resource_profile);
 	values[11] = catchup_delay;
 	values[12] = Int32GetDatum(reprocess_partitions);
-	values[13] = CStringGetDatum(created_by);
+	values[13] = CStringGetTextDatum(created_by);
 
 	catalog_begin(&saved);
 	fsb_spi_exec("SELECT 1 FROM fs_backfill.resource_profiles WHERE name = $1",
@@ -289,7 +295,7 @@ fsb_catalog_record_run(const FsbPlan *plan, const FsbRunInfo *run,
 	int64		run_id;
 	bool		isnull;
 	Oid			types[12] = {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, BOOLOID,
-		TEXTOID, TEXTOID, TEXTOID, NAMEOID, TIMESTAMPTZOID, INT4OID, INT8OID,
+		TEXTOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, INT4OID, INT8OID,
 	INT8OID};
 	Datum		values[12];
 	char		nulls[12];
@@ -312,7 +318,7 @@ fsb_catalog_record_run(const FsbPlan *plan, const FsbRunInfo *run,
 	values[5] = CStringGetTextDatum(run->resource_profile);
 	values[6] = run->comment ? CStringGetTextDatum(run->comment) : (Datum) 0;
 	nulls[6] = run->comment ? ' ' : 'n';
-	values[7] = CStringGetDatum(run_by);
+	values[7] = CStringGetTextDatum(run_by);
 	values[8] = TimestampTzGetDatum(run->started_at);
 	values[9] = Int32GetDatum(plan->nsteps);
 	values[10] = Int64GetDatum(rows_deleted);

@@ -83,9 +83,11 @@ void
 fsb_delete_insert(Relation target, const FsbStep *step, const FsbSource *src,
 				  const FsbFeatureSet *fs, int64 *deleted, int64 *inserted)
 {
-	const char *col = quote_identifier(fs->time_column);
-	char	   *delete_sql = psprintf("DELETE FROM %s WHERE %s >= $1 AND %s < $2",
-									  qualified_name(target), col, col);
+	char	   *delete_sql = psprintf("DELETE FROM %s WHERE %s",
+									  qualified_name(target),
+									  fsb_time_range_sql(fs->time_column,
+														 step->slice_start,
+														 step->slice_stop));
 	char	   *insert_sql = fsb_source_insert_sql(src, target, target,
 												   fs->time_column);
 	Oid			types[3] = {TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID};
@@ -116,8 +118,11 @@ delete_outside(Relation target, const FsbStep *step, const FsbPlan *plan)
 {
 	const char *col = quote_identifier(plan->fs->time_column);
 	bool		with_nulls = TIMESTAMP_IS_NOBEGIN(step->slice_start);
-	char	   *sql = psprintf("DELETE FROM %s WHERE (%s >= $1 AND %s < $2)%s",
-							   qualified_name(target), col, col,
+	char	   *sql = psprintf("DELETE FROM %s WHERE (%s)%s",
+							   qualified_name(target),
+							   fsb_time_range_sql(plan->fs->time_column,
+												  step->slice_start,
+												  step->slice_stop),
 							   with_nulls ? psprintf(" OR %s IS NULL", col) : "");
 	Oid			types[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
 	Datum		values[2];
@@ -188,6 +193,48 @@ lock_target(const FsbFeatureSet *fs)
 	AcceptInvalidationMessages();
 }
 
+/*
+ * Exchanges the swapped partitions whose locks are had within the swap lock
+ * timeout; copies the others' new heaps in by delete_insert.
+ */
+static void
+exchange_swaps(Relation target, const FsbPlan *plan, const FsbFeatureSet *fs,
+			   const Oid *transients, FsbStepResult *results)
+{
+	TimestampTz t0 = GetCurrentTimestamp();
+	Oid		   *partitions = palloc0(sizeof(Oid) * plan->nsteps);
+	bool	   *locked = palloc0(sizeof(bool) * plan->nsteps);
+	double		waited;
+
+	for (int i = 0; i < plan->nsteps; i++)
+		if (OidIsValid(transients[i]))
+			partitions[i] = plan->steps[i].partition;
+	fsb_swap_lock(partitions, plan->nsteps, locked);
+	waited = (GetCurrentTimestamp() - t0) / (double) USECS_PER_SEC;
+
+	for (int i = 0; i < plan->nsteps; i++)
+	{
+		const FsbStep *step = &plan->steps[i];
+		TimestampTz t1 = GetCurrentTimestamp();
+
+		if (!OidIsValid(transients[i]))
+			continue;
+		if (locked[i])
+			fsb_swap_exchange(step->partition, transients[i]);
+		else
+		{
+			ereport(NOTICE,
+					(errmsg("could not lock partition \"%s\" within fs_backfill.swap_lock_timeout; replacing it by delete_insert",
+							get_rel_name(step->partition))));
+			fsb_swap_abandon(target, step, fs, transients[i],
+							 &results[i].rows_before, &results[i].rows_after);
+			results[i].strategy = FSB_STRATEGY_DELETE_INSERT;
+		}
+		results[i].seconds += waited +
+			(GetCurrentTimestamp() - t1) / (double) USECS_PER_SEC;
+	}
+}
+
 static void
 require_arg(FunctionCallInfo fcinfo, int argno, const char *argname)
 {
@@ -246,6 +293,13 @@ run_backfill(FunctionCallInfo fcinfo, TimestampTz start, TimestampTz stop)
 	fsb_catalog_apply_profile(run.resource_profile);
 
 	lock_target(fs);
+	/* What another backfill committed meanwhile (even a new target) counts. */
+	if (fsb_catalog_load(fs->name)->target != fs->target)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("feature set \"%s\" was registered again while this backfill waited",
+						fs->name),
+				 errhint("Retry the backfill.")));
 	target = fsb_open_target(fs, AccessShareLock);
 	check_privilege(target, ACL_SELECT);
 	check_privilege(target, ACL_INSERT);
@@ -290,9 +344,9 @@ run_backfill(FunctionCallInfo fcinfo, TimestampTz start, TimestampTz stop)
 				result->rows_before = delete_outside(target, step, plan);
 				break;
 			case FSB_STRATEGY_SWAP:
-				transients[i] = fsb_swap_build(step, src, fs->name,
+				transients[i] = fsb_swap_build(target, step, src, fs,
+											   &result->rows_before,
 											   &result->rows_after);
-				result->rows_before = step->rows_now;
 				break;
 			default:
 				fsb_delete_insert(target, step, src, fs, &result->rows_before,
@@ -305,24 +359,7 @@ run_backfill(FunctionCallInfo fcinfo, TimestampTz start, TimestampTz stop)
 		result->seconds = (GetCurrentTimestamp() - t0) / (double) USECS_PER_SEC;
 	}
 
-	for (int i = 0; i < plan->nsteps; i++)
-	{
-		FsbStep    *step = &plan->steps[i];
-		TimestampTz t0 = GetCurrentTimestamp();
-
-		if (!OidIsValid(transients[i]))
-			continue;
-		if (!fsb_swap_exchange(step->partition, transients[i]))
-		{
-			ereport(NOTICE,
-					(errmsg("could not lock partition \"%s\" within fs_backfill.swap_lock_timeout; replacing it by delete_insert",
-							get_rel_name(step->partition))));
-			fsb_swap_abandon(target, step, fs, transients[i],
-							 &results[i].rows_before, &results[i].rows_after);
-			results[i].strategy = FSB_STRATEGY_DELETE_INSERT;
-		}
-		results[i].seconds += (GetCurrentTimestamp() - t0) / (double) USECS_PER_SEC;
-	}
+	exchange_swaps(target, plan, fs, transients, results);
 
 	run_id = fsb_catalog_record_run(plan, &run, results);
 	AtEOXact_GUC(true, nest);

@@ -208,8 +208,19 @@ fs_drop_feature_set(PG_FUNCTION_ARGS)
 	require_arg(fcinfo, 0, "name");
 	fs = fsb_catalog_load(text_to_cstring(PG_GETARG_TEXT_PP(0)));
 	relname = get_rel_name(fs->target);
-	if (relname != NULL && !pg_class_ownercheck(fs->target, GetUserId()))
-		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, relname);
+	if (relname != NULL)
+	{
+		if (!pg_class_ownercheck(fs->target, GetUserId()))
+			aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, relname);
+	}
+	else if (!superuser() &&
+			 !(OidIsValid(fs->created_by) &&
+			   has_privs_of_role(GetUserId(), fs->created_by)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be the role that registered feature set \"%s\" to drop it",
+						fs->name),
+				 errdetail("Its table no longer exists.")));
 	(void) fsb_catalog_delete(fs->name);
 	PG_RETURN_VOID();
 }

@@ -44,6 +44,7 @@ typedef struct FsbFeatureSet
 	TimestampTz backfill_start;
 	Interval	partition_interval;
 	char	   *resource_profile;
+	Oid			created_by;
 } FsbFeatureSet;
 
 /*
@@ -78,7 +79,7 @@ typedef struct FsbStep
 	bool		creates_partition;
 	FsbStrategy strategy;
 	const char *swap_refusal;	/* why swap cannot be used, or NULL */
-	int64		rows_now;		/* rows in the slice now, -1 if not counted */
+	int64		rows_now;		/* the planner's estimate of its rows now */
 } FsbStep;
 
 typedef struct FsbPlan
@@ -118,6 +119,8 @@ extern void fsb_check_finite(TimestampTz t, const char *argname);
 extern void fsb_resolve_interval(const FsbFeatureSet *fs, TimestampTz *start,
 								 TimestampTz *stop);
 extern char *fsb_format_time(TimestampTz t);
+extern char *fsb_time_range_sql(const char *column, TimestampTz start,
+								TimestampTz stop);
 extern void fsb_check_row_time(TimestampTz t, bool isnull,
 							   TimestampTz slice_start, TimestampTz slice_stop,
 							   const char *feature_set);
@@ -181,17 +184,19 @@ extern int64 fsb_count_rows(Relation target, const char *time_column,
 							TimestampTz start, TimestampTz stop);
 
 /* slice_dest.c */
-extern DestReceiver *fsb_slice_dest_create(Relation model, Relation into,
-										   const FsbSource *src,
+extern DestReceiver *fsb_slice_dest_create(Relation target, Relation model,
+										   Relation into, const FsbSource *src,
 										   TimestampTz slice_start,
 										   TimestampTz slice_stop,
 										   const char *feature_set);
 extern uint64 fsb_slice_dest_rows(DestReceiver *dest);
 
 /* swap.c */
-extern Oid	fsb_swap_build(const FsbStep *step, const FsbSource *src,
-						   const char *feature_set, int64 *rows);
-extern bool fsb_swap_exchange(Oid partition, Oid transient);
+extern Oid	fsb_swap_build(Relation target, const FsbStep *step,
+						   const FsbSource *src, const FsbFeatureSet *fs,
+						   int64 *rows_before, int64 *rows_after);
+extern void fsb_swap_lock(const Oid *partitions, int n, bool *locked);
+extern void fsb_swap_exchange(Oid partition, Oid transient);
 extern void fsb_swap_abandon(Relation target, const FsbStep *step,
 							 const FsbFeatureSet *fs, Oid transient,
 							 int64 *deleted, int64 *inserted);

@@ -37,6 +37,7 @@
 #include "miscadmin.h"
 #include "partitioning/partbounds.h"
 #include "partitioning/partdesc.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/lsyscache.h"
@@ -111,19 +112,26 @@ fsb_check_target(Relation target, const char *time_column,
 }
 
 /*
- * A partition interval is positive and either whole months or days and time.
+ * A partition interval is either whole months (at most 100 years) or days
+ * and time (from one second to 36,525 days), not both.
  */
 void
 fsb_check_partition_interval(const Interval *interval)
 {
 	bool		months = interval->month != 0;
 	bool		rest = interval->day != 0 || interval->time != 0;
+	bool		ok;
 
-	if ((months && rest) || interval->month < 0 || interval->day < 0 ||
-		interval->time < 0 || (!months && !rest))
+	if (months)
+		ok = !rest && interval->month > 0 && interval->month <= 1200;
+	else
+		ok = interval->day >= 0 && interval->time >= 0 &&
+			interval->day <= 36525 && interval->time <= 36525 * USECS_PER_DAY &&
+			interval->day * USECS_PER_DAY + interval->time >= USECS_PER_SEC;
+	if (!ok)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("partition interval must be positive, in months or in days and time but not both"),
+				 errmsg("partition interval must be whole months or days and time, from one second to 100 years"),
 				 errhint("Use an interval such as '1 day', '1 hour' or '1 month'.")));
 }
 
@@ -430,6 +438,9 @@ fs_backfill_partitions(PG_FUNCTION_ARGS)
 	int			nranges;
 
 	InitMaterializedSRF(fcinfo, 0);
+	/* Lock only what the caller may read: no one blocks DDL by looking. */
+	if (pg_class_aclcheck(PG_GETARG_OID(0), GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		PG_RETURN_VOID();
 	target = try_relation_open(PG_GETARG_OID(0), AccessShareLock);
 	if (target == NULL)
 		PG_RETURN_VOID();

@@ -5,17 +5,18 @@
  *
  * A plan is the ordered list of slices of [start, stop), one per partition
  * (fsb_partition_slices), each with the strategy that will replace it, plus
- * for a reset one deletion step per partition holding rows outside the
+ * for a reset one deletion step per part of a partition outside the
  * interval.  Planning changes nothing: partitions it needs are only marked
- * as to be created.
+ * as to be created.  Row counts are estimates from statistics, so that a
+ * plan answers at once on any size of table; a run records exact counts.
  *
  * Strategy choice.  swap rebuilds a whole partition beside the old one and
  * exchanges the storage (see swap.c); it bypasses the executor's INSERT and
  * DELETE, so it is used only where that changes nothing a user relies on:
  * the slice covers the whole partition, the partition is an ordinary table
  * the caller owns, with no row-level security, no triggers (which also
- * rules out foreign keys either way), no publication, and rows that need no
- * coercion.  "auto" also wants at least fs_backfill.swap_min_rows rows in
+ * rules out foreign keys either way), no rules, no publication, and rows
+ * that need no coercion.  "auto" also wants at least fs_backfill.swap_min_rows rows in
  * the partition (or a new partition), where swapping is faster.  Everything
  * else is delete_insert.
  *
@@ -30,12 +31,14 @@
 
 #include "access/relation.h"
 #include "access/table.h"
+#include "catalog/partition.h"
 #include "catalog/pg_publication.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "storage/bufmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -87,7 +90,6 @@ int64
 fsb_count_rows(Relation target, const char *time_column, TimestampTz start,
 			   TimestampTz stop)
 {
-	const char *col = quote_identifier(time_column);
 	Oid			types[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
 	Datum		values[2];
 	char	   *sql;
@@ -97,10 +99,10 @@ fsb_count_rows(Relation target, const char *time_column, TimestampTz start,
 
 	values[0] = TimestampTzGetDatum(start);
 	values[1] = TimestampTzGetDatum(stop);
-	sql = psprintf("SELECT count(*) FROM %s.%s WHERE %s >= $1 AND %s < $2",
+	sql = psprintf("SELECT count(*) FROM %s.%s WHERE %s",
 				   quote_identifier(get_namespace_name(RelationGetNamespace(target))),
 				   quote_identifier(RelationGetRelationName(target)),
-				   col, col);
+				   fsb_time_range_sql(time_column, start, stop));
 
 	SPI_connect();
 	nest = fsb_pin_search_path();
@@ -112,11 +114,60 @@ fsb_count_rows(Relation target, const char *time_column, TimestampTz start,
 	return count;
 }
 
-static bool
-is_published(Relation rel)
+/*
+ * Estimates the rows of a step without reading them: none in an empty
+ * partition; else the partition's density from its statistics times its
+ * current size, times the share of its time range the slice covers.  A
+ * partition never analyzed, or a plain table's partial slice, is counted.
+ */
+static int64
+estimate_rows(Relation target, const char *time_column, const FsbStep *step)
 {
-	return GetRelationPublications(RelationGetRelid(rel)) != NIL ||
-		GetSchemaPublications(RelationGetNamespace(rel)) != NIL;
+	Relation	part = table_open(step->partition, AccessShareLock);
+	BlockNumber pages = part->rd_rel->relkind == RELKIND_RELATION ?
+		RelationGetNumberOfBlocks(part) : InvalidBlockNumber;
+	float4		reltuples = part->rd_rel->reltuples;
+	BlockNumber relpages = part->rd_rel->relpages;
+	bool		finite = !TIMESTAMP_NOT_FINITE(step->range_start) &&
+		!TIMESTAMP_NOT_FINITE(step->range_stop);
+	bool		whole = step->slice_start == step->range_start &&
+		step->slice_stop == step->range_stop;
+	double		rows;
+
+	table_close(part, NoLock);
+	if (pages == 0)
+		return 0;
+	if (pages == InvalidBlockNumber || reltuples < 0 || relpages == 0 ||
+		(!whole && !finite))
+		return fsb_count_rows(target, time_column, step->slice_start,
+							  step->slice_stop);
+	rows = reltuples / relpages * pages;
+	if (!whole)
+		rows *= (double) (step->slice_stop - step->slice_start) /
+			(double) (step->range_stop - step->range_start);
+	return (int64) (rows + 0.5);
+}
+
+static bool
+is_published(Oid relid)
+{
+	return GetRelationPublications(relid) != NIL ||
+		GetSchemaPublications(get_rel_namespace(relid)) != NIL;
+}
+
+/* The target, or a table it is a partition of, is published. */
+static bool
+target_is_published(Relation target)
+{
+	ListCell   *lc;
+
+	if (GetAllTablesPublications() != NIL ||
+		is_published(RelationGetRelid(target)))
+		return true;
+	foreach(lc, get_partition_ancestors(RelationGetRelid(target)))
+		if (is_published(lfirst_oid(lc)))
+			return true;
+	return false;
 }
 
 /*
@@ -137,7 +188,9 @@ swap_refusal(Relation target, const FsbStep *step, const FsbSource *src)
 		return "the source's columns need coercion or the table has generated columns";
 	if (target->rd_rel->relrowsecurity)
 		return "the table has row-level security";
-	if (GetAllTablesPublications() != NIL || is_published(target))
+	if (target->rd_rules != NULL)
+		return "the table has rules";
+	if (target_is_published(target))
 		return "the table is published for logical replication";
 
 	/* A new partition will look like its parent, owned by the same role. */
@@ -154,7 +207,9 @@ swap_refusal(Relation target, const FsbStep *step, const FsbSource *src)
 		refusal = "the partition has row-level security";
 	else if (part->trigdesc != NULL || target->trigdesc != NULL)
 		refusal = "the table has triggers or foreign keys";
-	else if (part != target && is_published(part))
+	else if (part->rd_rules != NULL)
+		refusal = "the partition has rules";
+	else if (part != target && is_published(RelationGetRelid(part)))
 		refusal = "the partition is published for logical replication";
 	if (part != target)
 		table_close(part, NoLock);
@@ -216,8 +271,7 @@ fsb_plan_build(FsbFeatureSet *fs, Relation target, const FsbSource *src,
 
 		CHECK_FOR_INTERRUPTS();
 		step->rows_now = step->creates_partition ? 0 :
-			fsb_count_rows(target, fs->time_column, step->slice_start,
-						   step->slice_stop);
+			estimate_rows(target, fs->time_column, step);
 		step->strategy = FSB_STRATEGY_DELETE_INSERT;
 		if (requested == FSB_STRATEGY_DELETE_INSERT)
 			continue;
@@ -237,9 +291,8 @@ fsb_plan_build(FsbFeatureSet *fs, Relation target, const FsbSource *src,
 		slices = repalloc(slices, sizeof(FsbStep) * (nslices + nouter + 1));
 		for (int i = 0; i < nouter; i++)
 		{
-			outer[i].rows_now = fsb_count_rows(target, fs->time_column,
-											   outer[i].slice_start,
-											   outer[i].slice_stop);
+			outer[i].rows_now = estimate_rows(target, fs->time_column,
+											  &outer[i]);
 			slices[nslices++] = outer[i];
 		}
 		qsort(slices, nslices, sizeof(FsbStep), compare_steps);

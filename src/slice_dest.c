@@ -4,16 +4,19 @@
  *	  DestReceiver that writes a source's rows into a swap's new heap.
  *
  * The swap strategy runs the source through SPI with this receiver, which
- * does for each row what INSERT would do on the old partition ("model"):
- * checks the feature time against the slice, lays the columns out in the
- * table's order, fills defaults for columns the source leaves out, checks
- * NOT NULL and CHECK constraints under the partition's own names, and then
- * writes the row into the new heap ("into") with a bulk-insert state, frozen
- * (the heap was created in this transaction, as in REFRESH MATERIALIZED
- * VIEW).  Indexes are built later, once, by the exchange.
+ * does for each row what INSERT INTO the target would do for the partition
+ * ("model") the row is routed to: checks the feature time against the
+ * slice, lays the columns out in the partition's order (which may differ
+ * from the parent's: dropped columns, attach order), fills the parent's
+ * defaults for columns the source leaves out, checks NOT NULL and CHECK
+ * constraints under the partition's own names, and then writes the row into
+ * the new heap ("into"), which has the partition's physical layout.  Rows
+ * are buffered and written with table_multi_insert(), frozen, through a
+ * bulk-insert state, as COPY FREEZE does: the heap was created in this
+ * transaction.  Indexes are built later, once, by the exchange.
  *
  * Per-row memory lives in the executor state's per-tuple context, reset
- * after every row.
+ * after every row; buffered rows are materialized in their own slots.
  *
  * Copyright (c) 2026, fs_backfill developers
  *
@@ -24,6 +27,7 @@
  */
 #include "postgres.h"
 
+#include "access/attmap.h"
 #include "access/heapam.h"
 #include "access/tableam.h"
 #include "access/xact.h"
@@ -35,23 +39,31 @@
 
 #include "fs_backfill.h"
 
+/* Rows buffered for one table_multi_insert() call, as COPY FROM does. */
+#define FSB_MULTI_INSERT_ROWS 1000
+
+#define FSB_INSERT_OPTIONS (TABLE_INSERT_SKIP_FSM | TABLE_INSERT_FROZEN)
+
 typedef struct SliceDest
 {
 	DestReceiver pub;
-	Relation	model;
-	Relation	into;
+	Relation	target;			/* the parent: column names and defaults */
+	Relation	model;			/* the partition being replaced */
+	Relation	into;			/* the new heap, laid out like model */
 	const FsbSource *src;
 	TimestampTz slice_start;
 	TimestampTz slice_stop;
 	const char *feature_set;
 
+	AttrNumber *positions;		/* per source column, attnum in model */
+	ExprState **defaults;		/* per attribute of model, or NULL */
 	EState	   *estate;
 	ResultRelInfo *rri;
-	TupleTableSlot *out;
-	ExprState **defaults;		/* per attribute of model, or NULL */
+	bool		check_constraints;
 	BulkInsertState bistate;
 	CommandId	cid;
-	bool		check_constraints;
+	TupleTableSlot *slots[FSB_MULTI_INSERT_ROWS];
+	int			nbuffered;
 	uint64		rows;
 } SliceDest;
 
@@ -60,7 +72,8 @@ slice_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
 {
 	SliceDest  *d = (SliceDest *) self;
 	TupleDesc	desc = RelationGetDescr(d->model);
-	bool	   *supplied = palloc0(sizeof(bool) * desc->natts);
+	AttrMap    *map = build_attrmap_by_name(RelationGetDescr(d->target), desc);
+	bool	   *supplied = palloc0(sizeof(bool) * (RelationGetDescr(d->target)->natts + 1));
 	MemoryContext old;
 
 	if (typeinfo->natts != d->src->natts)
@@ -70,34 +83,60 @@ slice_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
 	d->estate = CreateExecutorState();
 	d->rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(d->rri, d->model, 0, NULL, 0);
-	d->out = table_slot_create(d->into, NULL);
+	d->check_constraints = desc->constr != NULL;
 	d->bistate = GetBulkInsertState();
 	d->cid = GetCurrentCommandId(true);
-	d->check_constraints = desc->constr != NULL;
-
-	for (int i = 0; i < d->src->natts; i++)
-		supplied[d->src->target_attnum[i] - 1] = true;
+	for (int i = 0; i < FSB_MULTI_INSERT_ROWS; i++)
+		d->slots[i] = table_slot_create(d->into, NULL);
 
 	old = MemoryContextSwitchTo(d->estate->es_query_cxt);
+
+	/* map->attnums[i] is the parent's attnum of model's attribute i + 1 */
+	d->positions = palloc0(sizeof(AttrNumber) * d->src->natts);
+	for (int j = 0; j < d->src->natts; j++)
+	{
+		supplied[d->src->target_attnum[j]] = true;
+		for (int i = 0; i < map->maplen; i++)
+			if (map->attnums[i] == d->src->target_attnum[j])
+				d->positions[j] = i + 1;
+		if (d->positions[j] == 0)
+			elog(ERROR, "column %d of the source has no place in partition \"%s\"",
+				 j + 1, RelationGetRelationName(d->model));
+	}
+
+	/* Omitted columns get the parent's defaults, as INSERT INTO it would. */
 	d->defaults = palloc0(sizeof(ExprState *) * desc->natts);
-	for (int i = 0; i < desc->natts; i++)
+	for (int i = 0; i < map->maplen; i++)
 	{
 		Node	   *expr;
 
-		if (supplied[i] || TupleDescAttr(desc, i)->attisdropped)
+		if (map->attnums[i] == 0 || supplied[map->attnums[i]])
 			continue;
-		expr = build_column_default(d->model, i + 1);
+		expr = build_column_default(d->target, map->attnums[i]);
 		if (expr != NULL)
 			d->defaults[i] = ExecPrepareExpr((Expr *) expr, d->estate);
 	}
 	MemoryContextSwitchTo(old);
 }
 
+/* Writes the buffered rows. */
+static void
+flush_rows(SliceDest *d)
+{
+	if (d->nbuffered == 0)
+		return;
+	table_multi_insert(d->into, d->slots, d->nbuffered, d->cid,
+					   FSB_INSERT_OPTIONS, d->bistate);
+	for (int i = 0; i < d->nbuffered; i++)
+		ExecClearTuple(d->slots[i]);
+	d->nbuffered = 0;
+}
+
 static bool
 slice_receive(TupleTableSlot *slot, DestReceiver *self)
 {
 	SliceDest  *d = (SliceDest *) self;
-	TupleTableSlot *out = d->out;
+	TupleTableSlot *out = d->slots[d->nbuffered];
 	ExprContext *econtext = GetPerTupleExprContext(d->estate);
 	int			natts = out->tts_tupleDescriptor->natts;
 	int			t = d->src->time_index;
@@ -114,12 +153,10 @@ slice_receive(TupleTableSlot *slot, DestReceiver *self)
 		out->tts_values[i] = (Datum) 0;
 		out->tts_isnull[i] = true;
 	}
-	for (int i = 0; i < d->src->natts; i++)
+	for (int j = 0; j < d->src->natts; j++)
 	{
-		AttrNumber	attnum = d->src->target_attnum[i];
-
-		out->tts_values[attnum - 1] = slot->tts_values[i];
-		out->tts_isnull[attnum - 1] = slot->tts_isnull[i];
+		out->tts_values[d->positions[j] - 1] = slot->tts_values[j];
+		out->tts_isnull[d->positions[j] - 1] = slot->tts_isnull[j];
 	}
 	for (int i = 0; i < natts; i++)
 	{
@@ -133,10 +170,12 @@ slice_receive(TupleTableSlot *slot, DestReceiver *self)
 	if (d->check_constraints)
 		ExecConstraints(d->rri, out, d->estate);
 
-	table_tuple_insert(d->into, out, d->cid,
-					   TABLE_INSERT_SKIP_FSM | TABLE_INSERT_FROZEN, d->bistate);
-	d->rows++;
+	/* The source's slot is reused for its next row: keep a copy. */
+	ExecMaterializeSlot(out);
 	ResetPerTupleExprContext(d->estate);
+	d->rows++;
+	if (++d->nbuffered == FSB_MULTI_INSERT_ROWS)
+		flush_rows(d);
 	return true;
 }
 
@@ -145,9 +184,11 @@ slice_shutdown(DestReceiver *self)
 {
 	SliceDest  *d = (SliceDest *) self;
 
+	flush_rows(d);
 	FreeBulkInsertState(d->bistate);
-	table_finish_bulk_insert(d->into, TABLE_INSERT_SKIP_FSM | TABLE_INSERT_FROZEN);
-	ExecDropSingleTupleTableSlot(d->out);
+	table_finish_bulk_insert(d->into, FSB_INSERT_OPTIONS);
+	for (int i = 0; i < FSB_MULTI_INSERT_ROWS; i++)
+		ExecDropSingleTupleTableSlot(d->slots[i]);
 	FreeExecutorState(d->estate);
 	d->estate = NULL;
 }
@@ -159,13 +200,14 @@ slice_destroy(DestReceiver *self)
 }
 
 /*
- * A receiver writing rows shaped like "src" into "into", a new heap with the
- * layout of "model".  Both relations stay open and locked by the caller.
+ * A receiver writing rows shaped like "src" (columns of "target") into
+ * "into", a new heap with the layout of partition "model".  All three
+ * relations stay open and locked by the caller.
  */
 DestReceiver *
-fsb_slice_dest_create(Relation model, Relation into, const FsbSource *src,
-					  TimestampTz slice_start, TimestampTz slice_stop,
-					  const char *feature_set)
+fsb_slice_dest_create(Relation target, Relation model, Relation into,
+					  const FsbSource *src, TimestampTz slice_start,
+					  TimestampTz slice_stop, const char *feature_set)
 {
 	SliceDest  *d = palloc0(sizeof(SliceDest));
 
@@ -174,6 +216,7 @@ fsb_slice_dest_create(Relation model, Relation into, const FsbSource *src,
 	d->pub.rShutdown = slice_shutdown;
 	d->pub.rDestroy = slice_destroy;
 	d->pub.mydest = DestNone;
+	d->target = target;
 	d->model = model;
 	d->into = into;
 	d->src = src;
@@ -183,7 +226,7 @@ fsb_slice_dest_create(Relation model, Relation into, const FsbSource *src,
 	return &d->pub;
 }
 
-/* Rows written so far. */
+/* Rows received so far. */
 uint64
 fsb_slice_dest_rows(DestReceiver *dest)
 {

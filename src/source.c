@@ -25,6 +25,7 @@
 
 #include "access/tupdesc.h"
 #include "catalog/pg_type.h"
+#include "utils/lsyscache.h"
 #include "lib/stringinfo.h"
 #include "nodes/nodeFuncs.h"
 #include "nodes/parsenodes.h"
@@ -210,9 +211,20 @@ fsb_source_analyze(const char *sql, Relation target, List *entity_columns,
 						feature_set, time_column),
 				 errhint("Every entity column and the time column must be in the source.")));
 
-	/* Generated columns are computed by the executor, so not in a raw heap. */
+	/*
+	 * Generated columns are computed by the executor, and an omitted column
+	 * of a domain type gets its NULL checked by it: neither fits a raw heap.
+	 */
 	if (tupdesc->constr && tupdesc->constr->has_generated_stored)
 		src->fits_heap = false;
+	for (int a = 0; a < tupdesc->natts; a++)
+	{
+		Form_pg_attribute attr = TupleDescAttr(tupdesc, a);
+
+		if (!attr->attisdropped && !bms_is_member(attr->attnum, seen) &&
+			get_typtype(attr->atttypid) == TYPTYPE_DOMAIN)
+			src->fits_heap = false;
+	}
 	return src;
 }
 

@@ -9,9 +9,9 @@
  * as CLUSTER and REFRESH MATERIALIZED VIEW use) is filled from the source
  * through slice_dest.c, without indexes.
  *
- * Exchange, at the end of the backfill.  ACCESS EXCLUSIVE on the partition
- * is taken by polling ConditionalLockRelationOid() for at most
- * fs_backfill.swap_lock_timeout: we never sit in the lock queue, so readers
+ * Exchange, at the end of the backfill.  ACCESS EXCLUSIVE on every swapped
+ * partition is taken by polling ConditionalLockRelationOid(), all within one
+ * fs_backfill.swap_lock_timeout: we never sit in a lock queue, so readers
  * never wait behind us while we wait.  With the lock, finish_heap_swap()
  * exchanges the relfilenodes, rebuilds the partition's indexes on the new
  * data with sorted builds, and drops the new heap (now holding the old
@@ -19,8 +19,8 @@
  * grants, constraints, indexes, defaults and partition bound: only its
  * storage changes.  Readers of that partition wait from here to commit.
  *
- * When the lock is not had in time the new heap is copied into the
- * partition by delete_insert instead and dropped: the source is not re-run.
+ * A partition whose lock is not had in time gets its new heap copied in by
+ * delete_insert instead, and the heap dropped: the source is not re-run.
  *
  * Like TRUNCATE, a swap is not MVCC-safe: a REPEATABLE READ transaction that
  * started before the commit sees the new rows (they are frozen) if it reads
@@ -50,6 +50,7 @@
 #include "pgstat.h"
 #include "storage/latch.h"
 #include "storage/lmgr.h"
+#include "storage/predicate.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -63,11 +64,12 @@
 
 /*
  * Builds the new contents of step's partition from the source; returns the
- * OID of the new heap and the number of rows in *rows.
+ * OID of the new heap, the partition's rows before (counted under the lock
+ * that keeps writers out) and the rows built.
  */
 Oid
-fsb_swap_build(const FsbStep *step, const FsbSource *src,
-			   const char *feature_set, int64 *rows)
+fsb_swap_build(Relation target, const FsbStep *step, const FsbSource *src,
+			   const FsbFeatureSet *fs, int64 *rows_before, int64 *rows_after)
 {
 	Relation	part = table_open(step->partition, ExclusiveLock);
 	Oid			transient;
@@ -77,12 +79,14 @@ fsb_swap_build(const FsbStep *step, const FsbSource *src,
 	SPIExecuteOptions options;
 	int			rc;
 
+	*rows_before = fsb_count_rows(target, fs->time_column, step->slice_start,
+								  step->slice_stop);
 	transient = make_new_heap(step->partition, part->rd_rel->reltablespace,
 							  part->rd_rel->relam,
 							  part->rd_rel->relpersistence, ExclusiveLock);
 	into = table_open(transient, AccessExclusiveLock);
-	dest = fsb_slice_dest_create(part, into, src, step->slice_start,
-								 step->slice_stop, feature_set);
+	dest = fsb_slice_dest_create(target, part, into, src, step->slice_start,
+								 step->slice_stop, fs->name);
 
 	for (int i = 0; i < 2; i++)
 	{
@@ -105,7 +109,7 @@ fsb_swap_build(const FsbStep *step, const FsbSource *src,
 			 SPI_result_code_string(rc));
 	SPI_finish();
 
-	*rows = (int64) fsb_slice_dest_rows(dest);
+	*rows_after = (int64) fsb_slice_dest_rows(dest);
 	dest->rDestroy(dest);
 	table_close(into, NoLock);
 	table_close(part, NoLock);
@@ -113,36 +117,56 @@ fsb_swap_build(const FsbStep *step, const FsbSource *src,
 }
 
 /*
- * Waits at most fs_backfill.swap_lock_timeout for ACCESS EXCLUSIVE on the
- * partition without queueing; then exchanges its storage with the new heap.
- * Returns false, having changed nothing, if the lock was not had in time.
+ * Takes ACCESS EXCLUSIVE on as many of the n partitions as it can within one
+ * fs_backfill.swap_lock_timeout, without ever joining a lock queue; sets
+ * locked[i] for those it got.
  */
-bool
-fsb_swap_exchange(Oid partition, Oid transient)
+void
+fsb_swap_lock(const Oid *partitions, int n, bool *locked)
 {
 	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 													   fsb_swap_lock_timeout);
-	Relation	part;
-	char		relpersistence;
 
-	while (!ConditionalLockRelationOid(partition, AccessExclusiveLock))
+	for (;;)
 	{
-		if (GetCurrentTimestamp() >= deadline)
-			return false;
+		bool		missing = false;
+
+		for (int i = 0; i < n; i++)
+		{
+			if (!locked[i] && OidIsValid(partitions[i]))
+			{
+				locked[i] = ConditionalLockRelationOid(partitions[i],
+													   AccessExclusiveLock);
+				missing |= !locked[i];
+			}
+		}
+		if (!missing || GetCurrentTimestamp() >= deadline)
+			return;
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 FSB_SWAP_LOCK_RETRY_MS, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}
+}
 
-	part = table_open(partition, NoLock);
+/*
+ * Exchanges a locked partition's storage with its new heap and rebuilds its
+ * indexes on the new rows.
+ */
+void
+fsb_swap_exchange(Oid partition, Oid transient)
+{
+	Relation	part = table_open(partition, NoLock);
+	char		relpersistence = part->rd_rel->relpersistence;
+
 	CheckTableNotInUse(part, "fs_backfill");
-	relpersistence = part->rd_rel->relpersistence;
+	/* Like TRUNCATE and CLUSTER: serializable readers see a conflict. */
+	CheckTableForSerializableConflictIn(part);
+	TransferPredicateLocksToHeapRelation(part);
 	table_close(part, NoLock);
 
 	finish_heap_swap(partition, transient, false, false, true, true,
 					 RecentXmin, ReadNextMultiXactId(), relpersistence);
-	return true;
 }
 
 /*

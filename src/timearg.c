@@ -141,6 +141,21 @@ fsb_format_time(TimestampTz t)
 }
 
 /*
+ * The SQL condition for start <= column < stop, with $1 and $2 for the
+ * bounds; an infinite stop leaves the upper side open, so that a row at
+ * 'infinity' counts as inside.
+ */
+char *
+fsb_time_range_sql(const char *column, TimestampTz start, TimestampTz stop)
+{
+	const char *col = quote_identifier(column);
+
+	if (TIMESTAMP_IS_NOEND(stop))
+		return psprintf("%s >= $1", col);
+	return psprintf("%s >= $1 AND %s < $2", col, col);
+}
+
+/*
  * Fills in default bounds and rejects an empty or reversed interval.
  *
  * *start or *stop of DT_NOBEGIN means "not given".  A stop after now (the

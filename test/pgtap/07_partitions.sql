@@ -61,8 +61,10 @@ SELECT fs_backfill('pt_p', '2025-03-01', '2025-03-02') \gset
 SELECT is((SELECT count(*) FROM pt_plain), 145::bigint, 'a plain table gets the rows of the interval');
 SELECT is((SELECT strategy FROM fs_backfill.run_partitions WHERE run_id = (SELECT max(run_id) FROM fs_backfill.runs)),
           'delete_insert', 'by delete_insert');
+INSERT INTO pt_plain VALUES (2, 'infinity'), (3, '-infinity'), (4, NULL);
 SELECT fs_backfill('pt_p', '2025-03-01', '2025-03-01', reset => true) \gset
-SELECT is((SELECT count(*) FROM pt_plain), 72::bigint, 'reset empties a plain table outside the interval');
+SELECT is((SELECT count(*) FROM pt_plain), 72::bigint,
+          'reset empties a plain table outside the interval, infinite and null times included');
 
 SELECT * FROM finish();
 ROLLBACK;
