@@ -16,7 +16,7 @@
 # Timings are wall-clock from the client, medians over the rounds.
 set -euo pipefail
 
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 ROWS_PER_DAY=${ROWS_PER_DAY:-300000}
 DAYS=30
 DB=fsb_bench
@@ -144,3 +144,7 @@ printf '%-58s %10.3f %10.3f %8.2f %8s\n' "1 day: $parts partitions vs 30 partiti
 printf '%-58s %10s %10s %8s %8s\n' "fs_backfill_plan, 7 days, $parts partitions, first call (ms)" "$plan_cold_wide" "-" "-" "< 50"
 printf '%-58s %10s %10s %8s %8s\n' "fs_backfill_plan, 7 days, warm (ms): $parts vs 30 partitions" "$plan_warm_wide" "$plan_warm_narrow" "-" "< 50"
 printf 'strategies used by fs_backfill for the 7 days: %s\n' "$strategies"
+printf 'samples (s): fs_backfill 7 days: %s\n' "${fsb[*]}"
+printf '             DELETE+INSERT:      %s\n' "${manual[*]}"
+printf '             INSERT into empty:  %s\n' "${once[*]}"
+printf '             1 day, 30 / %s partitions: %s / %s\n' "$parts" "${day30[*]}" "${day3650[*]}"

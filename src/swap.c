@@ -63,6 +63,30 @@
 #define FSB_SWAP_LOCK_RETRY_MS 10
 
 /*
+ * Counts a partition's rows.  A swapped slice is the whole partition, and
+ * the caller owns it: no filter, no partition pruning needed.
+ */
+static int64
+count_partition(Relation part)
+{
+	char	   *sql = psprintf("SELECT count(*) FROM ONLY %s.%s",
+							   quote_identifier(get_namespace_name(RelationGetNamespace(part))),
+							   quote_identifier(RelationGetRelationName(part)));
+	int			nest;
+	bool		isnull;
+	int64		count;
+
+	SPI_connect();
+	nest = fsb_pin_search_path();
+	fsb_spi_exec(sql, 0, NULL, NULL, NULL, SPI_OK_SELECT);
+	count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+										SPI_tuptable->tupdesc, 1, &isnull));
+	fsb_unpin_search_path(nest);
+	SPI_finish();
+	return count;
+}
+
+/*
  * Builds the new contents of step's partition from the source; returns the
  * OID of the new heap, the partition's rows before (counted under the lock
  * that keeps writers out) and the rows built.
@@ -79,8 +103,7 @@ fsb_swap_build(Relation target, const FsbStep *step, const FsbSource *src,
 	SPIExecuteOptions options;
 	int			rc;
 
-	*rows_before = fsb_count_rows(target, fs->time_column, step->slice_start,
-								  step->slice_stop);
+	*rows_before = count_partition(part);
 	transient = make_new_heap(step->partition, part->rd_rel->reltablespace,
 							  part->rd_rel->relam,
 							  part->rd_rel->relpersistence, ExclusiveLock);
