@@ -105,24 +105,15 @@ SELECT round(((extract(epoch FROM clock_timestamp()) - :t0) * 1000)::numeric, 1)
 SQL
 )
 plan_warm() {
-    psql -X -q -At -v fs="$1" <<'SQL' | sort -g | sed -n 3p
-SELECT count(*) FROM fs_backfill_plan(:'fs', '2025-03-08', '2025-03-14') \g /dev/null
-SELECT extract(epoch FROM clock_timestamp()) AS t0 \gset
-SELECT count(*) FROM fs_backfill_plan(:'fs', '2025-03-08', '2025-03-14') \g /dev/null
-SELECT round(((extract(epoch FROM clock_timestamp()) - :t0) * 1000)::numeric, 1);
-SELECT extract(epoch FROM clock_timestamp()) AS t0 \gset
-SELECT count(*) FROM fs_backfill_plan(:'fs', '2025-03-08', '2025-03-14') \g /dev/null
-SELECT round(((extract(epoch FROM clock_timestamp()) - :t0) * 1000)::numeric, 1);
-SELECT extract(epoch FROM clock_timestamp()) AS t0 \gset
-SELECT count(*) FROM fs_backfill_plan(:'fs', '2025-03-08', '2025-03-14') \g /dev/null
-SELECT round(((extract(epoch FROM clock_timestamp()) - :t0) * 1000)::numeric, 1);
-SELECT extract(epoch FROM clock_timestamp()) AS t0 \gset
-SELECT count(*) FROM fs_backfill_plan(:'fs', '2025-03-08', '2025-03-14') \g /dev/null
-SELECT round(((extract(epoch FROM clock_timestamp()) - :t0) * 1000)::numeric, 1);
-SELECT extract(epoch FROM clock_timestamp()) AS t0 \gset
-SELECT count(*) FROM fs_backfill_plan(:'fs', '2025-03-08', '2025-03-14') \g /dev/null
-SELECT round(((extract(epoch FROM clock_timestamp()) - :t0) * 1000)::numeric, 1);
-SQL
+    # one call to warm up, then the median of five
+    {
+        echo "SELECT count(*) FROM fs_backfill_plan(:'fs', '2025-03-08', '2025-03-14') \\g /dev/null"
+        for _ in 1 2 3 4 5; do
+            echo "SELECT extract(epoch FROM clock_timestamp()) AS t0 \\gset"
+            echo "SELECT count(*) FROM fs_backfill_plan(:'fs', '2025-03-08', '2025-03-14') \\g /dev/null"
+            echo "SELECT round(((extract(epoch FROM clock_timestamp()) - :t0) * 1000)::numeric, 1);"
+        done
+    } | psql -X -q -At -v fs="$1" | sort -g | sed -n 3p
 }
 plan_warm_wide=$(plan_warm wide)
 plan_warm_narrow=$(plan_warm bench)

@@ -111,6 +111,8 @@ extern void fsb_restore_user(FsbSavedUser *saved);
 extern Oid	fsb_extension_owner(void);
 extern void fsb_spi_exec(const char *sql, int nargs, Oid *types, Datum *values,
 						 const char *nulls, int expected);
+extern int64 fsb_spi_count(const char *sql, int nargs, Oid *types,
+						   Datum *values);
 
 /* timearg.c */
 extern TimestampTz fsb_time_from_text(const char *text, const char *argname,

@@ -113,3 +113,24 @@ fsb_spi_exec(const char *sql, int nargs, Oid *types, Datum *values,
 		elog(ERROR, "SPI_execute_with_args failed: %s: %s",
 			 SPI_result_code_string(rc), sql);
 }
+
+/*
+ * Runs one SELECT count(*) of ours, with a pinned search_path, and returns
+ * the count.  Connects to SPI itself.
+ */
+int64
+fsb_spi_count(const char *sql, int nargs, Oid *types, Datum *values)
+{
+	int			nest;
+	bool		isnull;
+	int64		count;
+
+	SPI_connect();
+	nest = fsb_pin_search_path();
+	fsb_spi_exec(sql, nargs, types, values, NULL, SPI_OK_SELECT);
+	count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+										SPI_tuptable->tupdesc, 1, &isnull));
+	fsb_unpin_search_path(nest);
+	SPI_finish();
+	return count;
+}

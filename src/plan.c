@@ -92,26 +92,14 @@ fsb_count_rows(Relation target, const char *time_column, TimestampTz start,
 {
 	Oid			types[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
 	Datum		values[2];
-	char	   *sql;
-	int			nest;
-	bool		isnull;
-	int64		count;
 
 	values[0] = TimestampTzGetDatum(start);
 	values[1] = TimestampTzGetDatum(stop);
-	sql = psprintf("SELECT count(*) FROM %s.%s WHERE %s",
-				   quote_identifier(get_namespace_name(RelationGetNamespace(target))),
-				   quote_identifier(RelationGetRelationName(target)),
-				   fsb_time_range_sql(time_column, start, stop));
-
-	SPI_connect();
-	nest = fsb_pin_search_path();
-	fsb_spi_exec(sql, 2, types, values, NULL, SPI_OK_SELECT);
-	count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-										SPI_tuptable->tupdesc, 1, &isnull));
-	fsb_unpin_search_path(nest);
-	SPI_finish();
-	return count;
+	return fsb_spi_count(psprintf("SELECT count(*) FROM %s.%s WHERE %s",
+								  quote_identifier(get_namespace_name(RelationGetNamespace(target))),
+								  quote_identifier(RelationGetRelationName(target)),
+								  fsb_time_range_sql(time_column, start, stop)),
+						 2, types, values);
 }
 
 /*

@@ -69,21 +69,10 @@
 static int64
 count_partition(Relation part)
 {
-	char	   *sql = psprintf("SELECT count(*) FROM ONLY %s.%s",
-							   quote_identifier(get_namespace_name(RelationGetNamespace(part))),
-							   quote_identifier(RelationGetRelationName(part)));
-	int			nest;
-	bool		isnull;
-	int64		count;
-
-	SPI_connect();
-	nest = fsb_pin_search_path();
-	fsb_spi_exec(sql, 0, NULL, NULL, NULL, SPI_OK_SELECT);
-	count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-										SPI_tuptable->tupdesc, 1, &isnull));
-	fsb_unpin_search_path(nest);
-	SPI_finish();
-	return count;
+	return fsb_spi_count(psprintf("SELECT count(*) FROM ONLY %s.%s",
+								  quote_identifier(get_namespace_name(RelationGetNamespace(part))),
+								  quote_identifier(RelationGetRelationName(part))),
+						 0, NULL, NULL);
 }
 
 /*
