@@ -22,9 +22,9 @@ COMMENT ON TABLE fs_backfill.resource_profiles IS
 	'settings applied for the duration of a backfill run';
 
 INSERT INTO fs_backfill.resource_profiles (name, settings) VALUES
-	('small',  '{"work_mem": "64MB",  "maintenance_work_mem": "256MB"}'),
-	('medium', '{"work_mem": "256MB", "maintenance_work_mem": "1GB",   "max_parallel_workers_per_gather": "4"}'),
-	('large',  '{"work_mem": "1GB",   "maintenance_work_mem": "4GB",   "max_parallel_workers_per_gather": "8"}');
+	('small',  '{"work_mem": "64MB",  "maintenance_work_mem": "256MB", "max_parallel_workers_per_gather": "0"}'),
+	('medium', '{"work_mem": "256MB", "maintenance_work_mem": "1GB",   "max_parallel_workers_per_gather": "2"}'),
+	('large',  '{"work_mem": "1GB",   "maintenance_work_mem": "4GB",   "max_parallel_workers_per_gather": "4"}');
 
 CREATE TABLE fs_backfill.feature_sets (
 	name				text PRIMARY KEY

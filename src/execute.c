@@ -6,16 +6,19 @@
  * Everything runs in the caller's transaction, with the caller's rights:
  * an error anywhere leaves nothing changed.  The order is
  *
- *	1. check every argument, the caller's privileges and the source;
+ *	1. check the arguments and the interval;
  *	2. take the feature set's target lock (two backfills of one target
  *	   never interleave; the second runs on the committed result of the
  *	   first, so REPEATABLE READ callers that had to wait get a
  *	   serialization failure);
- *	3. plan, create missing partitions, and replace each slice in ascending
+ *	3. check the caller's privileges and the source: every bad input is
+ *	   refused before anything changes;
+ *	4. plan, create missing partitions, and replace each slice in ascending
  *	   time order: delete_insert in place, or swap into a new heap;
- *	4. exchange the swapped partitions, last, so that readers wait for them
- *	   as briefly as possible;
- *	5. record the run.
+ *	5. exchange the swapped partitions, last, after taking all their locks
+ *	   within one fs_backfill.swap_lock_timeout, so that readers wait for
+ *	   them as briefly as possible;
+ *	6. record the run.
  *
  * A resource profile's settings are applied at a GUC nest level of their
  * own, undone on return and by abort.

@@ -1,7 +1,7 @@
 -- swap carries everything of a partition over but its rows, and is used
 -- only where it is safe; delete_insert everywhere else.
 BEGIN;
-SELECT plan(29);
+SELECT plan(31);
 SET LOCAL fs_backfill.swap_min_rows = 0;
 
 CREATE ROLE fsb_tap_viewer;
@@ -61,6 +61,17 @@ SET LOCAL enable_bitmapscan = off;
 SELECT is((SELECT count(*) FROM st_feat_p20250302 WHERE v = 11), 40::bigint, 'the local index finds every row');
 RESET enable_seqscan;
 RESET enable_bitmapscan;
+
+-- the rows a swap replaces are counted exactly, from all-visible pages or not
+SELECT fs_backfill('st', '2025-03-02', '2025-03-02', strategy => 'swap') \gset
+SELECT is((SELECT rows_before FROM fs_backfill.run_partitions
+            WHERE run_id = (SELECT max(run_id) FROM fs_backfill.runs)), 40::bigint,
+          'rows before a swap, counted on all-visible pages');
+INSERT INTO st_feat (user_id, feature_time, v) VALUES (999, '2025-03-02 12:00+00', 1);
+SELECT fs_backfill('st', '2025-03-02', '2025-03-02', strategy => 'swap') \gset
+SELECT is((SELECT rows_before FROM fs_backfill.run_partitions
+            WHERE run_id = (SELECT max(run_id) FROM fs_backfill.runs)), 41::bigint,
+          'and on pages that are not');
 
 -- swap checks what INSERT would check, under the partition's own names
 SELECT throws_ok($$SELECT fs_backfill('st', '2025-03-02', '2025-03-02', strategy => 'swap',
