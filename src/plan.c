@@ -173,7 +173,7 @@ swap_refusal(Relation target, const FsbStep *step, const FsbSource *src)
 		step->slice_stop != step->range_stop)
 		return "the slice covers only part of the partition";
 	if (!src->fits_heap)
-		return "the source's columns need coercion or the table has generated columns";
+		return "the rows need coercion, generated columns or domain checks that only INSERT does";
 	if (target->rd_rel->relrowsecurity)
 		return "the table has row-level security";
 	if (target->rd_rules != NULL)

@@ -15,7 +15,7 @@ fi
 echo "== pgTAP"
 psql -X -q -d postgres -c "DROP DATABASE IF EXISTS fsb_tap" -c "CREATE DATABASE fsb_tap"
 psql -X -q -d fsb_tap -c "CREATE EXTENSION pgtap" -c "CREATE EXTENSION fs_backfill"
-pg_prove -d fsb_tap test/pgtap/*.sql
+PGOPTIONS="-c client_min_messages=warning" pg_prove -d fsb_tap test/pgtap/*.sql
 
 echo "== shell"
 prove --exec bash $(ls test/shell/*.sh | grep -v /lib.sh)
