@@ -37,6 +37,7 @@ SELECT run_id, start_time, stop_time, partitions, rows_deleted, rows_inserted, s
 -- A pipeline bug: March 3 lost its spend.  Find it, fix it.
 UPDATE user_features SET spend_1h = NULL
  WHERE feature_time >= '2025-03-03 00:00+00' AND feature_time < '2025-03-04 00:00+00';
+ANALYZE user_features;   -- plans estimate rows from statistics
 SELECT date_trunc('day', feature_time)::date AS day, count(*) AS rows,
        count(spend_1h) AS with_spend
   FROM user_features GROUP BY 1 ORDER BY 1;
