@@ -16,7 +16,11 @@ OBJS = \
 	src/plan.o \
 	src/slice_dest.o \
 	src/swap.o \
-	src/execute.o
+	src/execute.o \
+	src/shmem.o \
+	src/redis_sink.o \
+	src/queue.o \
+	src/worker.o
 
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
 EXTRA_CLEAN = sql/$(EXTENSION)--$(EXTVERSION).sql
@@ -25,6 +29,7 @@ REGRESS = 01_install 02_feature_sets 03_plan 04_backfill 05_errors
 REGRESS_OPTS = --dbname=fsb_regression
 
 PG_CPPFLAGS += -I$(srcdir)/src
+SHLIB_LINK += -lhiredis
 PG_CFLAGS += -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
 ifdef CI
 PG_CFLAGS += -Werror

@@ -8,6 +8,8 @@
 #        - fs_backfill('bench', 7 days)
 #        - BEGIN; DELETE ...; INSERT ... SELECT ...; COMMIT   (by hand)
 #        - INSERT ... SELECT of the same rows into an empty unindexed table
+#      (The feature sets are offline: this measures the backfill itself;
+#      queueing for the online cache is measured by bench/online.sh.)
 #   2. The same table with 3,650 daily partitions: fs_backfill_plan for 7
 #      days (first call in a fresh session, and warm), and backfilling one
 #      day against the same with 30 partitions.
@@ -73,7 +75,7 @@ END \$\$;
 CALL make_feature_table('bench', '2025-03-01', $DAYS);
 SELECT fs_create_feature_set('bench', 'bench', ARRAY['user_id'], 'feature_time',
   \$\$SELECT user_id, ts AS feature_time, f1, f2, f3, f4 FROM raw_events WHERE ts >= \$1 AND ts < \$2\$\$,
-  '2025-03-01');
+  '2025-03-01', online => false);
 SELECT fs_backfill('bench', '2025-03-01', '2025-03-30');
 VACUUM ANALYZE bench;
 SQL
@@ -100,7 +102,7 @@ q <<SQL
 CALL make_feature_table('wide', '2016-03-16', 3650);
 SELECT fs_create_feature_set('wide', 'wide', ARRAY['user_id'], 'feature_time',
   \$\$SELECT user_id, ts AS feature_time, f1, f2, f3, f4 FROM raw_events WHERE ts >= \$1 AND ts < \$2\$\$,
-  '2016-03-16');
+  '2016-03-16', online => false);
 SELECT fs_backfill('wide', '2025-03-01', '2025-03-14');
 VACUUM ANALYZE wide;
 SQL

@@ -12,7 +12,7 @@ SELECT pg_describe_object(classid, objid, 0) AS object
 
 SELECT name, settings FROM fs_backfill.resource_profiles ORDER BY name;
 
-SELECT name, setting, unit, context
+SELECT name, boot_val, unit, context
   FROM pg_settings WHERE name LIKE 'fs_backfill.%' ORDER BY name;
 
 -- Names are reserved: a typo is an error, not a silent placeholder.

@@ -87,6 +87,29 @@ CREATE INDEX ON fs_backfill.run_partitions (partition, run_id);
 COMMENT ON TABLE fs_backfill.run_partitions IS
 	'per run and slice: partition, bounds, strategy, rows before and after, duration';
 
+CREATE TABLE fs_backfill.online_queue (
+	id				bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	feature_set		text NOT NULL,
+	entity			text[] NOT NULL,	-- entity column values, as text
+	guard_ts		text NOT NULL,		-- a newer _ts in Redis is kept
+	run_id			bigint,				-- NULL for a resync
+	queued_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	UNIQUE (feature_set, entity)
+) WITH (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 1000);
+COMMENT ON TABLE fs_backfill.online_queue IS
+	'entities whose latest value the online worker still has to push to Redis';
+
+CREATE TABLE fs_backfill.online_state (
+	feature_set		text PRIMARY KEY
+		REFERENCES fs_backfill.feature_sets (name) ON DELETE CASCADE,
+	pushed			bigint NOT NULL DEFAULT 0,
+	last_push		timestamptz,
+	last_error		text,
+	last_error_at	timestamptz
+);
+COMMENT ON TABLE fs_backfill.online_state IS
+	'per feature set: what the online worker pushed last, and its last error';
+
 -- pg_dump keeps what users configured, and the run history (catch-up's
 -- watermark is read from it).
 SELECT pg_catalog.pg_extension_config_dump('fs_backfill.feature_sets', '');
@@ -95,6 +118,8 @@ SELECT pg_catalog.pg_extension_config_dump('fs_backfill.resource_profiles',
 SELECT pg_catalog.pg_extension_config_dump('fs_backfill.runs', '');
 SELECT pg_catalog.pg_extension_config_dump('fs_backfill.runs_run_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('fs_backfill.run_partitions', '');
+SELECT pg_catalog.pg_extension_config_dump('fs_backfill.online_queue', '');
+SELECT pg_catalog.pg_extension_config_dump('fs_backfill.online_queue_id_seq', '');
 
 -- Ordinary roles read the catalog; only the extension's functions write it.
 REVOKE ALL ON ALL TABLES IN SCHEMA fs_backfill FROM PUBLIC;
@@ -144,6 +169,33 @@ SELECT f.name AS feature_set,
 COMMENT ON VIEW fs_backfill.coverage IS
 	'per feature set and partition: bounds, row count estimate, last run that wrote it';
 GRANT SELECT ON fs_backfill.coverage TO PUBLIC;
+
+CREATE VIEW fs_backfill.online_status AS
+SELECT f.name AS feature_set,
+	   f.online,
+	   coalesce(q.pending, 0) AS pending,
+	   q.oldest_pending,
+	   s.last_push,
+	   coalesce(s.pushed, 0) AS pushed,
+	   s.last_error,
+	   s.last_error_at
+  FROM fs_backfill.feature_sets f
+  LEFT JOIN (SELECT feature_set, count(*) AS pending, min(queued_at) AS oldest_pending
+			   FROM fs_backfill.online_queue GROUP BY feature_set) q
+		 ON q.feature_set = f.name
+  LEFT JOIN fs_backfill.online_state s ON s.feature_set = f.name;
+COMMENT ON VIEW fs_backfill.online_status IS
+	'per feature set: pending entities, oldest pending, last push, last error';
+GRANT SELECT ON fs_backfill.online_status TO PUBLIC;
+
+CREATE FUNCTION fs_backfill.worker_status(
+	OUT pid integer, OUT redis text, OUT pushed bigint, OUT batches bigint,
+	OUT last_push timestamptz, OUT last_error text, OUT last_error_at timestamptz)
+RETURNS record
+AS 'MODULE_PATHNAME', 'fs_backfill_worker_status'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION fs_backfill.worker_status() IS
+	'the online worker: pid, Redis state, counters, last error';
 
 -- User-facing functions ------------------------------------------------------
 
@@ -222,3 +274,10 @@ AS 'MODULE_PATHNAME', 'fs_backfill_plan'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION @extschema@.fs_backfill_plan(text, text, text, boolean) IS
 	'dry run: the slices fs_backfill would replace, changing nothing';
+
+CREATE FUNCTION @extschema@.fs_online_resync(feature_set text)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'fs_online_resync'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.fs_online_resync(text) IS
+	'queues every entity of a feature set for the online cache; returns how many';

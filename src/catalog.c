@@ -88,7 +88,8 @@ fsb_catalog_load(const char *name)
 	catalog_begin(&saved);
 	fsb_spi_exec("SELECT target, entity_columns, time_column, source,"
 				 " backfill_start, partition_interval, resource_profile,"
-				 " (SELECT r.oid FROM pg_roles r WHERE r.rolname = created_by)"
+				 " (SELECT r.oid FROM pg_roles r WHERE r.rolname = created_by),"
+				 " online"
 				 " FROM fs_backfill.feature_sets WHERE name = $1",
 				 1, types, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 0)
@@ -129,6 +130,8 @@ fsb_catalog_load(const char *name)
 													&isnull));
 	if (isnull)
 		fs->created_by = InvalidOid;
+	fs->online = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+											SPI_tuptable->tupdesc, 9, &isnull));
 	catalog_end(&saved);
 	return fs;
 }
@@ -203,7 +206,8 @@ fsb_catalog_insert(const FsbFeatureSet *fs, bool online, Datum online_ttl,
 }
 
 /*
- * Deletes a feature set and, by cascade, its runs.  False if there was none.
+ * Deletes a feature set, its runs (by cascade) and its queued entities.
+ * False if there was none.
  */
 bool
 fsb_catalog_delete(const char *name)
@@ -217,6 +221,8 @@ fsb_catalog_delete(const char *name)
 	fsb_spi_exec("DELETE FROM fs_backfill.feature_sets WHERE name = $1",
 				 1, types, values, NULL, SPI_OK_DELETE);
 	found = SPI_processed > 0;
+	fsb_spi_exec("DELETE FROM fs_backfill.online_queue WHERE feature_set = $1",
+				 1, types, values, NULL, SPI_OK_DELETE);
 	catalog_end(&saved);
 	return found;
 }

@@ -18,7 +18,8 @@
  *	5. exchange the swapped partitions, last, after taking all their locks
  *	   within one fs_backfill.swap_lock_timeout, so that readers wait for
  *	   them as briefly as possible;
- *	6. record the run.
+ *	6. record the run, and queue for the online cache the entities whose
+ *	   latest row lies in the interval before or after it (queue.c).
  *
  * A resource profile's settings are applied at a GUC nest level of their
  * own, undone on return and by abort.
@@ -314,6 +315,10 @@ run_backfill(FunctionCallInfo fcinfo, TimestampTz start, TimestampTz stop)
 	results = palloc0(sizeof(FsbStepResult) * plan->nsteps);
 	transients = palloc0(sizeof(Oid) * plan->nsteps);
 
+	/* The online cache: entities whose latest row is in the interval now. */
+	if (fs->online)
+		fsb_queue_touched(target, fs, start, stop, reset);
+
 	/* ATTACH PARTITION wants the parent not in use here: close it meanwhile. */
 	table_close(target, NoLock);
 	for (int i = 0; i < plan->nsteps; i++)
@@ -364,7 +369,13 @@ run_backfill(FunctionCallInfo fcinfo, TimestampTz start, TimestampTz stop)
 
 	exchange_swaps(target, plan, fs, transients, results);
 
+	/* ... and those whose latest row is in it after the run. */
+	if (fs->online)
+		fsb_queue_touched(target, fs, start, stop, false);
+
 	run_id = fsb_catalog_record_run(plan, &run, results);
+	if (fs->online)
+		(void) fsb_queue_seal(fs, run_id);
 	AtEOXact_GUC(true, nest);
 	table_close(target, NoLock);
 	return run_id;

@@ -3,8 +3,10 @@
  * fs_backfill.c
  *	  Module magic and load-time initialisation.
  *
- * Loading the library (preloaded or on first use) defines the GUCs.  The
- * backfill functions need nothing else, so they work without preloading.
+ * Loading the library (preloaded or on first use) defines the GUCs and the
+ * commit callback that wakes the online worker.  When preloaded, it also
+ * asks for shared memory and registers the worker (never in binary upgrade).
+ * The backfill functions need nothing else, so they work without preloading.
  *
  * Copyright (c) 2026, fs_backfill developers
  *
@@ -16,6 +18,7 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "miscadmin.h"
 
 #include "fs_backfill.h"
 
@@ -27,4 +30,7 @@ void
 _PG_init(void)
 {
 	fsb_guc_init();
+	fsb_shmem_init();
+	if (process_shared_preload_libraries_in_progress && !IsBinaryUpgrade)
+		fsb_worker_register();
 }

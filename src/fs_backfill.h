@@ -45,6 +45,7 @@ typedef struct FsbFeatureSet
 	Interval	partition_interval;
 	char	   *resource_profile;
 	Oid			created_by;
+	bool		online;
 } FsbFeatureSet;
 
 /*
@@ -95,7 +96,31 @@ typedef struct FsbPlan
 /* guc.c */
 extern int	fsb_swap_lock_timeout;
 extern int	fsb_swap_min_rows;
+extern char *fsb_database;
+extern char *fsb_worker_role;
+extern char *fsb_redis_url;
+extern int	fsb_redis_timeout;
+extern int	fsb_online_batch_size;
+extern int	fsb_online_naptime;
 extern void fsb_guc_init(void);
+
+/* shmem.c */
+extern void fsb_shmem_init(void);
+extern void fsb_wake_worker_at_commit(void);
+extern void fsb_worker_attach(void);
+extern void fsb_worker_report(int64 pushed, bool batch, const char *error);
+extern void fsb_worker_set_redis_state(const char *state);
+
+/* worker.c */
+extern void fsb_worker_register(void);
+
+/* queue.c */
+extern void fsb_queue_touched(Relation target, const FsbFeatureSet *fs,
+							  TimestampTz start, TimestampTz stop,
+							  bool everything);
+extern int64 fsb_queue_seal(const FsbFeatureSet *fs, int64 run_id);
+extern int64 fsb_queue_everything(const FsbFeatureSet *fs);
+extern char *fsb_redis_ts(TimestampTz t);
 
 /* guard.c */
 typedef struct FsbSavedUser

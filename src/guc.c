@@ -24,6 +24,14 @@ int			fsb_swap_lock_timeout = 1000;
 /* fs_backfill.swap_min_rows */
 int			fsb_swap_min_rows = 10000;
 
+/* The online worker */
+char	   *fsb_database = NULL;
+char	   *fsb_worker_role = NULL;
+char	   *fsb_redis_url = NULL;
+int			fsb_redis_timeout = 2000;
+int			fsb_online_batch_size = 1000;
+int			fsb_online_naptime = 1000;
+
 void
 fsb_guc_init(void)
 {
@@ -43,6 +51,60 @@ fsb_guc_init(void)
 							10000, 0, INT_MAX,
 							PGC_USERSET,
 							0,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("fs_backfill.database",
+							   "Sets the database the online worker connects to.",
+							   NULL,
+							   &fsb_database,
+							   "postgres",
+							   PGC_POSTMASTER,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("fs_backfill.worker_role",
+							   "Sets the role the online worker runs as.",
+							   "Empty means the bootstrap superuser.",
+							   &fsb_worker_role,
+							   "",
+							   PGC_POSTMASTER,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("fs_backfill.redis_url",
+							   "Sets the Redis server of the online cache, as redis://[:password@]host:port[/db].",
+							   NULL,
+							   &fsb_redis_url,
+							   "redis://127.0.0.1:6379",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("fs_backfill.redis_timeout",
+							"Sets the timeout of every Redis connection attempt and command.",
+							NULL,
+							&fsb_redis_timeout,
+							2000, 10, 600000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("fs_backfill.online_batch_size",
+							"Sets the number of queued entities the online worker pushes per transaction.",
+							NULL,
+							&fsb_online_batch_size,
+							1000, 1, 100000,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("fs_backfill.online_naptime",
+							"Sets the longest sleep of the online worker between looks at its queue.",
+							"Commits of backfills wake it earlier.",
+							&fsb_online_naptime,
+							1000, 10, 3600000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("fs_backfill");

@@ -25,5 +25,7 @@ pg_virtualenv -t -v 15 \
     -o cron.database_name=postgres \
     -o cron.use_background_workers=on \
     -o max_worker_processes=16 \
+    -o fs_backfill.redis_url=redis://127.0.0.1:$port \
+    -o fs_backfill.online_naptime=200ms \
     ${FSB_PG_OPTS:--o fsync=off} \
     "$@"

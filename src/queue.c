@@ -1,0 +1,233 @@
+/*-------------------------------------------------------------------------
+ *
+ * queue.c
+ *	  The outbox of the online cache: which entities the worker must push.
+ *
+ * fs_backfill.online_queue holds one row per pending (feature set, entity),
+ * written in the transaction of the backfill that touched the entity, so
+ * the queue commits or rolls back with the data.  A backfill of [start,
+ * stop) queues the entities whose latest row lies in the interval, looked
+ * at before the replacement and again after it: an entity with a row at or
+ * after stop has a newer latest value the backfill did not change, so a
+ * backfill of last year leaves its cache alone.  A reset, or a resync,
+ * queues every entity.
+ *
+ * Pending entries merge (ON CONFLICT): an entity is pushed once however
+ * many runs queued it, with the latest guard.  The guard is the run's stop,
+ * in the _ts format: a value in Redis later than it is newer than the run
+ * and is kept.  Entries a backfill queues carry run_id 0 until the run is
+ * recorded, then its run id.
+ *
+ * The statements run as the extension owner (ordinary roles cannot write the
+ * queue); they read only the key and time columns of the target.
+ *
+ * Copyright (c) 2026, fs_backfill developers
+ *
+ * IDENTIFICATION
+ *	  src/queue.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/table.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+
+#include "fs_backfill.h"
+
+PG_FUNCTION_INFO_V1(fs_online_resync);
+
+/* The guard of a resync or reset: later than any _ts. */
+#define FSB_GUARD_ALWAYS "9999-12-31T23:59:59.999999Z"
+
+/*
+ * An instant as Redis field _ts: YYYY-MM-DDTHH:MI:SS.USZ, in UTC, fixed
+ * width so that strings sort as instants.
+ */
+char *
+fsb_redis_ts(TimestampTz t)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+
+	if (TIMESTAMP_NOT_FINITE(t) || timestamp2tm(t, NULL, &tm, &fsec, NULL, NULL) != 0 ||
+		tm.tm_year < 1 || tm.tm_year > 9999)
+		return pstrdup(TIMESTAMP_IS_NOBEGIN(t) ? "0000-01-01T00:00:00.000000Z" :
+					   FSB_GUARD_ALWAYS);
+	return psprintf("%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
+					tm.tm_year, tm.tm_mon, tm.tm_mday,
+					tm.tm_hour, tm.tm_min, tm.tm_sec, (int) fsec);
+}
+
+/*
+ * Queues entities of a feature set: those whose latest row lies in
+ * [start, stop), or every entity.  run_marker 0 tags the entries for the
+ * running backfill; a negative marker leaves run_id NULL (a resync).
+ * Returns how many entries were queued or refreshed.
+ */
+static int64
+queue_entities(Relation target, const FsbFeatureSet *fs, TimestampTz start,
+			   TimestampTz stop, bool everything, const char *guard,
+			   int64 run_marker)
+{
+	const char *rel = psprintf("%s.%s",
+							   quote_identifier(get_namespace_name(RelationGetNamespace(target))),
+							   quote_identifier(RelationGetRelationName(target)));
+	const char *time = quote_identifier(fs->time_column);
+	StringInfoData keys;
+	StringInfoData texts;
+	StringInfoData same;
+	StringInfoData sql;
+	ListCell   *lc;
+	Oid			types[5] = {TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	FsbSavedUser saved;
+	int64		queued;
+
+	initStringInfo(&keys);
+	initStringInfo(&texts);
+	initStringInfo(&same);
+	foreach(lc, fs->entity_columns)
+	{
+		const char *k = quote_identifier(lfirst(lc));
+		bool		first = foreach_current_index(lc) == 0;
+
+		appendStringInfo(&keys, "%st.%s", first ? "" : ", ", k);
+		appendStringInfo(&texts, "%st.%s::text", first ? "" : ", ", k);
+		appendStringInfo(&same, " AND n.%s = t.%s", k, k);
+	}
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "INSERT INTO fs_backfill.online_queue AS q"
+					 " (feature_set, entity, guard_ts, run_id)"
+					 " SELECT $1, ARRAY[%s], $2, $3 FROM %s t",
+					 texts.data, rel);
+	if (!everything)
+		appendStringInfo(&sql,
+						 " WHERE t.%s >= $4 AND t.%s < $5"
+						 " AND NOT EXISTS (SELECT 1 FROM %s n WHERE n.%s >= $5%s)",
+						 time, time, rel, time, same.data);
+	appendStringInfo(&sql,
+					 " GROUP BY %s"
+					 " ON CONFLICT (feature_set, entity) DO UPDATE"
+					 " SET guard_ts = greatest(q.guard_ts, excluded.guard_ts),"
+					 " run_id = excluded.run_id",
+					 keys.data);
+
+	values[0] = CStringGetTextDatum(fs->name);
+	values[1] = CStringGetTextDatum(guard);
+	values[2] = Int64GetDatum(run_marker);
+	nulls[2] = run_marker < 0 ? 'n' : ' ';
+	values[3] = TimestampTzGetDatum(start);
+	values[4] = TimestampTzGetDatum(stop);
+
+	SPI_connect();
+	fsb_become_user(fsb_extension_owner(), &saved);
+	/* key values as text the same way whatever the session's settings */
+	(void) set_config_option("DateStyle", "ISO, YMD", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("extra_float_digits", "1", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	fsb_spi_exec(sql.data, 5, types, values, nulls, SPI_OK_INSERT);
+	queued = (int64) SPI_processed;
+	fsb_restore_user(&saved);
+	SPI_finish();
+
+	if (queued > 0)
+		fsb_wake_worker_at_commit();
+	return queued;
+}
+
+/*
+ * A backfill queues the entities whose latest row is in [start, stop)
+ * (every entity, for a reset), before it replaces anything and again after.
+ */
+void
+fsb_queue_touched(Relation target, const FsbFeatureSet *fs, TimestampTz start,
+				  TimestampTz stop, bool everything)
+{
+	(void) queue_entities(target, fs, start, stop, everything,
+						  everything ? FSB_GUARD_ALWAYS : fsb_redis_ts(stop), 0);
+}
+
+/*
+ * Tags the entries the running backfill queued with its run id; records how
+ * many on the run.
+ */
+int64
+fsb_queue_seal(const FsbFeatureSet *fs, int64 run_id)
+{
+	Oid			types[2] = {TEXTOID, INT8OID};
+	Datum		values[2];
+	FsbSavedUser saved;
+	int64		n;
+
+	values[0] = CStringGetTextDatum(fs->name);
+	values[1] = Int64GetDatum(run_id);
+	SPI_connect();
+	fsb_become_user(fsb_extension_owner(), &saved);
+	fsb_spi_exec("UPDATE fs_backfill.online_queue SET run_id = $2"
+				 " WHERE feature_set = $1 AND run_id = 0",
+				 2, types, values, NULL, SPI_OK_UPDATE);
+	n = (int64) SPI_processed;
+	values[0] = Int64GetDatum(n);
+	types[0] = INT8OID;
+	fsb_spi_exec("UPDATE fs_backfill.runs SET online_entities = $1 WHERE run_id = $2",
+				 2, types, values, NULL, SPI_OK_UPDATE);
+	fsb_restore_user(&saved);
+	SPI_finish();
+	return n;
+}
+
+/*
+ * Queues every entity of a feature set with a guard that always writes;
+ * for fs_online_resync() and the worker after Redis lost its data.
+ */
+int64
+fsb_queue_everything(const FsbFeatureSet *fs)
+{
+	Relation	target = fsb_open_target(fs, AccessShareLock);
+	int64		n;
+
+	n = queue_entities(target, fs, 0, 0, true, FSB_GUARD_ALWAYS, -1);
+	table_close(target, NoLock);
+	return n;
+}
+
+/*
+ * fs_online_resync(feature_set): queues every entity of the feature set for
+ * the online cache; returns how many.  Needs the table's owner.
+ */
+Datum
+fs_online_resync(PG_FUNCTION_ARGS)
+{
+	FsbFeatureSet *fs;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument feature_set must not be null")));
+	fs = fsb_catalog_load(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	if (!fs->online)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("feature set \"%s\" is not online", fs->name),
+				 errhint("Register it with online => true to keep its latest values in Redis.")));
+	if (get_rel_name(fs->target) != NULL &&
+		!pg_class_ownercheck(fs->target, GetUserId()))
+		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(fs->target));
+	PG_RETURN_INT64(fsb_queue_everything(fs));
+}

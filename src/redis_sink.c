@@ -1,0 +1,353 @@
+/*-------------------------------------------------------------------------
+ *
+ * redis_sink.c
+ *	  The online cache's side: a hiredis connection, the push script, and
+ *	  pipelined pushes.  No SPI, no transactions; never raises an error.
+ *
+ * Every call returns a status and, on failure, a message in the caller's
+ * memory context naming host:port, never the password.  Connects and
+ * commands carry fs_backfill.redis_timeout, so a hung Redis delays shutdown
+ * by at most that.
+ *
+ * One entity is written by one EVALSHA of PUSH_SCRIPT, so it is atomic in
+ * Redis: a hash whose _ts is later than the guard (the run's stop) is newer
+ * than the backfill and is kept; otherwise the hash is replaced (or deleted),
+ * with its expiry.  _ts strings have a fixed width, so they compare as the
+ * instants they spell.
+ *
+ * Copyright (c) 2026, fs_backfill developers
+ *
+ * IDENTIFICATION
+ *	  src/redis_sink.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <sys/time.h>
+
+#include <hiredis/hiredis.h>
+
+#include "utils/memutils.h"
+
+#include "redis_sink.h"
+
+/*
+ * KEYS[1]: the entity's hash.  ARGV[1]: guard; ARGV[2]: "set" or "del";
+ * ARGV[3]: expiry in Unix milliseconds, or "0"; then field, value pairs.
+ */
+static const char PUSH_SCRIPT[] =
+"local cur = redis.call('HGET', KEYS[1], '_ts')\n"
+"if cur and cur > ARGV[1] then return 0 end\n"
+"redis.call('DEL', KEYS[1])\n"
+"if ARGV[2] == 'del' then return 1 end\n"
+"redis.call('HSET', KEYS[1], unpack(ARGV, 4))\n"
+"if ARGV[3] ~= '0' then redis.call('PEXPIREAT', KEYS[1], ARGV[3]) end\n"
+"return 1\n";
+
+/* Present in every Redis fs_backfill has filled; gone after a flush. */
+#define SENTINEL_KEY "fs_backfill:sentinel"
+
+struct FsbRedis
+{
+	redisContext *ctx;
+	char		endpoint[300];	/* host:port, for messages */
+	char		sha[41];
+};
+
+typedef struct RedisUrl
+{
+	char		host[256];
+	int			port;
+	char		password[256];
+	int			db;
+} RedisUrl;
+
+/* redis://[[user]:password@]host[:port][/db]; false if malformed. */
+static bool
+parse_url(const char *url, RedisUrl *out)
+{
+	const char *p;
+	const char *at;
+	const char *end;
+	size_t		hostlen;
+
+	memset(out, 0, sizeof(*out));
+	out->port = 6379;
+	if (strncmp(url, "redis://", 8) != 0)
+		return false;
+	p = url + 8;
+	at = strrchr(p, '@');
+	if (at)
+	{
+		const char *colon = memchr(p, ':', at - p);
+
+		if (colon == NULL || (size_t) (at - colon - 1) >= sizeof(out->password))
+			return false;
+		memcpy(out->password, colon + 1, at - colon - 1);
+		p = at + 1;
+	}
+	end = p + strcspn(p, ":/");
+	hostlen = end - p;
+	if (hostlen == 0 || hostlen >= sizeof(out->host))
+		return false;
+	memcpy(out->host, p, hostlen);
+	p = end;
+	if (*p == ':')
+	{
+		char	   *stop;
+		long		port = strtol(p + 1, &stop, 10);
+
+		if (stop == p + 1 || port < 1 || port > 65535)
+			return false;
+		out->port = (int) port;
+		p = stop;
+	}
+	if (*p == '/')
+	{
+		char	   *stop;
+		long		db = strtol(p + 1, &stop, 10);
+
+		if (stop == p + 1 || db < 0 || db > 1000 || *stop != '\0')
+			return false;
+		out->db = (int) db;
+		p = stop;
+	}
+	return *p == '\0';
+}
+
+/* host:port of a URL, or "?" when it cannot be parsed; never the password. */
+char *
+fsb_redis_endpoint(const char *url)
+{
+	RedisUrl	u;
+
+	if (!parse_url(url, &u))
+		return pstrdup("(invalid fs_backfill.redis_url)");
+	return psprintf("%s:%d", u.host, u.port);
+}
+
+static struct timeval
+timeout_tv(int timeout_ms)
+{
+	struct timeval tv;
+
+	tv.tv_sec = timeout_ms / 1000;
+	tv.tv_usec = (timeout_ms % 1000) * 1000;
+	return tv;
+}
+
+/* Runs one command; on failure sets *error and returns NULL. */
+static redisReply *
+command(FsbRedis *r, char **error, int argc, const char **argv)
+{
+	redisReply *reply = redisCommandArgv(r->ctx, argc, argv, NULL);
+
+	if (reply == NULL)
+	{
+		*error = psprintf("could not talk to Redis at %s: %s", r->endpoint,
+						  r->ctx->errstr);
+		return NULL;
+	}
+	if (reply->type == REDIS_REPLY_ERROR)
+	{
+		*error = psprintf("Redis at %s answered %s: %s", r->endpoint, argv[0],
+						  reply->str);
+		freeReplyObject(reply);
+		return NULL;
+	}
+	return reply;
+}
+
+static bool
+load_script(FsbRedis *r, char **error)
+{
+	const char *argv[3] = {"SCRIPT", "LOAD", PUSH_SCRIPT};
+	redisReply *reply = command(r, error, 3, argv);
+
+	if (reply == NULL)
+		return false;
+	strlcpy(r->sha, reply->str ? reply->str : "", sizeof(r->sha));
+	freeReplyObject(reply);
+	return true;
+}
+
+/*
+ * Connects, authenticates, selects the database and loads the push script.
+ * NULL on failure, with *error set.  The result is malloc'd by hiredis and
+ * palloc'd in TopMemoryContext: free it with fsb_redis_close().
+ */
+FsbRedis *
+fsb_redis_connect(const char *url, int timeout_ms, char **error)
+{
+	RedisUrl	u;
+	FsbRedis   *r;
+	redisReply *reply;
+
+	if (!parse_url(url, &u))
+	{
+		*error = pstrdup("invalid fs_backfill.redis_url: expected redis://[:password@]host:port[/db]");
+		return NULL;
+	}
+	r = MemoryContextAllocZero(TopMemoryContext, sizeof(FsbRedis));
+	snprintf(r->endpoint, sizeof(r->endpoint), "%s:%d", u.host, u.port);
+	r->ctx = redisConnectWithTimeout(u.host, u.port, timeout_tv(timeout_ms));
+	if (r->ctx == NULL || r->ctx->err)
+	{
+		*error = psprintf("could not connect to Redis at %s: %s", r->endpoint,
+						  r->ctx ? r->ctx->errstr : "out of memory");
+		fsb_redis_close(r);
+		return NULL;
+	}
+	redisSetTimeout(r->ctx, timeout_tv(timeout_ms));
+
+	if (u.password[0] != '\0')
+	{
+		const char *argv[2] = {"AUTH", u.password};
+
+		/* the reply never echoes the password */
+		if ((reply = command(r, error, 2, argv)) == NULL)
+		{
+			fsb_redis_close(r);
+			return NULL;
+		}
+		freeReplyObject(reply);
+	}
+	if (u.db != 0)
+	{
+		char		db[16];
+		const char *argv[2] = {"SELECT", db};
+
+		snprintf(db, sizeof(db), "%d", u.db);
+		if ((reply = command(r, error, 2, argv)) == NULL)
+		{
+			fsb_redis_close(r);
+			return NULL;
+		}
+		freeReplyObject(reply);
+	}
+	if (!load_script(r, error))
+	{
+		fsb_redis_close(r);
+		return NULL;
+	}
+	return r;
+}
+
+void
+fsb_redis_close(FsbRedis *r)
+{
+	if (r == NULL)
+		return;
+	if (r->ctx)
+		redisFree(r->ctx);
+	pfree(r);
+}
+
+/*
+ * Is the sentinel there?  1 yes, 0 no (Redis was flushed or restarted
+ * empty), -1 on failure with *error set.
+ */
+int
+fsb_redis_sentinel_present(FsbRedis *r, char **error)
+{
+	const char *argv[2] = {"EXISTS", SENTINEL_KEY};
+	redisReply *reply = command(r, error, 2, argv);
+	int			present;
+
+	if (reply == NULL)
+		return -1;
+	present = reply->type == REDIS_REPLY_INTEGER && reply->integer > 0;
+	freeReplyObject(reply);
+	return present;
+}
+
+bool
+fsb_redis_set_sentinel(FsbRedis *r, char **error)
+{
+	const char *argv[3] = {"SET", SENTINEL_KEY, "1"};
+	redisReply *reply = command(r, error, 3, argv);
+
+	if (reply == NULL)
+		return false;
+	freeReplyObject(reply);
+	return true;
+}
+
+/* Appends one EVALSHA per push to the output buffer. */
+static void
+append_pushes(FsbRedis *r, const FsbPush *pushes, int n)
+{
+	for (int i = 0; i < n; i++)
+	{
+		const FsbPush *p = &pushes[i];
+		int			argc = 7 + 2 * p->nfields;
+		const char **argv = palloc(sizeof(char *) * argc);
+		char		expire[32];
+
+		snprintf(expire, sizeof(expire), INT64_FORMAT, p->expire_at_ms);
+		argv[0] = "EVALSHA";
+		argv[1] = r->sha;
+		argv[2] = "1";
+		argv[3] = p->key;
+		argv[4] = p->guard;
+		argv[5] = p->delete ? "del" : "set";
+		argv[6] = expire;
+		for (int f = 0; f < p->nfields; f++)
+		{
+			argv[7 + 2 * f] = p->fields[f];
+			argv[8 + 2 * f] = p->values[f];
+		}
+		redisAppendCommandArgv(r->ctx, argc, argv, NULL);
+		pfree(argv);
+	}
+}
+
+/*
+ * Writes the pushes in one pipeline and reads every reply.  True when Redis
+ * acknowledged them all; false with *error set otherwise (then any of them
+ * may or may not have been applied: pushing again is harmless).
+ */
+bool
+fsb_redis_push(FsbRedis *r, const FsbPush *pushes, int n, char **error)
+{
+	for (int attempt = 0; attempt < 2; attempt++)
+	{
+		bool		noscript = false;
+		char	   *failure = NULL;
+
+		append_pushes(r, pushes, n);
+		for (int i = 0; i < n; i++)
+		{
+			redisReply *reply = NULL;
+
+			if (redisGetReply(r->ctx, (void **) &reply) != REDIS_OK || reply == NULL)
+			{
+				*error = psprintf("could not talk to Redis at %s: %s",
+								  r->endpoint, r->ctx->errstr);
+				return false;
+			}
+			if (reply->type == REDIS_REPLY_ERROR)
+			{
+				if (strncmp(reply->str, "NOSCRIPT", 8) == 0)
+					noscript = true;
+				else if (failure == NULL)
+					failure = psprintf("Redis at %s refused a push: %s",
+									   r->endpoint, reply->str);
+			}
+			freeReplyObject(reply);
+		}
+		if (failure)
+		{
+			*error = failure;
+			return false;
+		}
+		if (!noscript)
+			return true;
+		/* Redis restarted or flushed its scripts: load ours again, redo. */
+		if (!load_script(r, error))
+			return false;
+	}
+	*error = psprintf("Redis at %s keeps forgetting the push script", r->endpoint);
+	return false;
+}

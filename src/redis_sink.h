@@ -1,0 +1,38 @@
+/*-------------------------------------------------------------------------
+ *
+ * redis_sink.h
+ *	  The online cache's side: see redis_sink.c.
+ *
+ * Copyright (c) 2026, fs_backfill developers
+ *
+ * IDENTIFICATION
+ *	  src/redis_sink.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef FSB_REDIS_SINK_H
+#define FSB_REDIS_SINK_H
+
+typedef struct FsbRedis FsbRedis;
+
+/* One entity's hash to write (or delete), guarded by the run's stop. */
+typedef struct FsbPush
+{
+	const char *key;
+	const char *guard;
+	int64		expire_at_ms;	/* 0: no expiry */
+	bool		delete;
+	int			nfields;
+	const char **fields;
+	const char **values;
+} FsbPush;
+
+extern char *fsb_redis_endpoint(const char *url);
+extern FsbRedis *fsb_redis_connect(const char *url, int timeout_ms, char **error);
+extern void fsb_redis_close(FsbRedis *r);
+extern int	fsb_redis_sentinel_present(FsbRedis *r, char **error);
+extern bool fsb_redis_set_sentinel(FsbRedis *r, char **error);
+extern bool fsb_redis_push(FsbRedis *r, const FsbPush *pushes, int n,
+						   char **error);
+
+#endif							/* FSB_REDIS_SINK_H */

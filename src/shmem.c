@@ -1,0 +1,210 @@
+/*-------------------------------------------------------------------------
+ *
+ * shmem.c
+ *	  Shared state of the online worker, and waking it at commit.
+ *
+ * One small struct in shared memory, allocated when fs_backfill is in
+ * shared_preload_libraries: the worker's pid and latch, its counters, the
+ * state of its Redis connection and its last error, for
+ * fs_backfill.worker_status().  A backend that queued entities sets the
+ * worker's latch when its transaction commits (a transaction callback), so
+ * the worker pushes right away instead of at its next nap's end.  Without
+ * preloading there is no worker, and nothing to wake.
+ *
+ * Copyright (c) 2026, fs_backfill developers
+ *
+ * IDENTIFICATION
+ *	  src/shmem.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "fs_backfill.h"
+
+PG_FUNCTION_INFO_V1(fs_backfill_worker_status);
+
+typedef struct FsbShared
+{
+	slock_t		mutex;
+	pid_t		worker_pid;
+	Latch	   *worker_latch;
+	int64		pushed;
+	int64		batches;
+	TimestampTz last_push;
+	TimestampTz last_error_at;
+	char		redis_state[32];
+	char		last_error[256];
+} FsbShared;
+
+static FsbShared *fsb_shared = NULL;
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+static bool wake_at_commit = false;
+
+static void
+fsb_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(MAXALIGN(sizeof(FsbShared)));
+}
+
+static void
+fsb_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	fsb_shared = ShmemInitStruct("fs_backfill", sizeof(FsbShared), &found);
+	if (!found)
+	{
+		memset(fsb_shared, 0, sizeof(FsbShared));
+		SpinLockInit(&fsb_shared->mutex);
+		strlcpy(fsb_shared->redis_state, "not started", sizeof(fsb_shared->redis_state));
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+static void
+fsb_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+			if (wake_at_commit && fsb_shared != NULL)
+			{
+				Latch	   *latch;
+
+				SpinLockAcquire(&fsb_shared->mutex);
+				latch = fsb_shared->worker_latch;
+				SpinLockRelease(&fsb_shared->mutex);
+				if (latch)
+					SetLatch(latch);
+			}
+			wake_at_commit = false;
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			wake_at_commit = false;
+			break;
+		default:
+			break;
+	}
+}
+
+/*
+ * Called from _PG_init: hooks for shared memory when preloading, and the
+ * commit callback in every backend.
+ */
+void
+fsb_shmem_init(void)
+{
+	if (process_shared_preload_libraries_in_progress)
+	{
+		prev_shmem_request_hook = shmem_request_hook;
+		shmem_request_hook = fsb_shmem_request;
+		prev_shmem_startup_hook = shmem_startup_hook;
+		shmem_startup_hook = fsb_shmem_startup;
+	}
+	RegisterXactCallback(fsb_xact_callback, NULL);
+}
+
+/* This transaction queued entities: wake the worker if it commits. */
+void
+fsb_wake_worker_at_commit(void)
+{
+	wake_at_commit = true;
+}
+
+/* The worker announces itself. */
+void
+fsb_worker_attach(void)
+{
+	if (fsb_shared == NULL)
+		elog(ERROR, "fs_backfill shared memory is not initialized");
+	SpinLockAcquire(&fsb_shared->mutex);
+	fsb_shared->worker_pid = MyProcPid;
+	fsb_shared->worker_latch = &MyProc->procLatch;
+	SpinLockRelease(&fsb_shared->mutex);
+}
+
+/* The worker reports a finished batch or an error (error may be NULL). */
+void
+fsb_worker_report(int64 pushed, bool batch, const char *error)
+{
+	SpinLockAcquire(&fsb_shared->mutex);
+	fsb_shared->pushed += pushed;
+	if (batch)
+	{
+		fsb_shared->batches++;
+		fsb_shared->last_push = GetCurrentTimestamp();
+	}
+	if (error)
+	{
+		strlcpy(fsb_shared->last_error, error, sizeof(fsb_shared->last_error));
+		fsb_shared->last_error_at = GetCurrentTimestamp();
+	}
+	SpinLockRelease(&fsb_shared->mutex);
+}
+
+void
+fsb_worker_set_redis_state(const char *state)
+{
+	SpinLockAcquire(&fsb_shared->mutex);
+	strlcpy(fsb_shared->redis_state, state, sizeof(fsb_shared->redis_state));
+	SpinLockRelease(&fsb_shared->mutex);
+}
+
+/*
+ * fs_backfill.worker_status(): the worker as shared memory shows it.
+ */
+Datum
+fs_backfill_worker_status(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[7];
+	bool		nulls[7] = {false, false, false, false, false, false, false};
+	FsbShared	copy;
+
+	if (fsb_shared == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("fs_backfill must be loaded via shared_preload_libraries"),
+				 errhint("Add fs_backfill to shared_preload_libraries and restart the server.")));
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+
+	SpinLockAcquire(&fsb_shared->mutex);
+	memcpy(&copy, fsb_shared, sizeof(copy));
+	SpinLockRelease(&fsb_shared->mutex);
+
+	values[0] = Int32GetDatum(copy.worker_pid);
+	nulls[0] = copy.worker_pid == 0;
+	values[1] = CStringGetTextDatum(copy.redis_state);
+	values[2] = Int64GetDatum(copy.pushed);
+	values[3] = Int64GetDatum(copy.batches);
+	values[4] = TimestampTzGetDatum(copy.last_push);
+	nulls[4] = copy.last_push == 0;
+	values[5] = CStringGetTextDatum(copy.last_error);
+	nulls[5] = copy.last_error[0] == '\0';
+	values[6] = TimestampTzGetDatum(copy.last_error_at);
+	nulls[6] = copy.last_error_at == 0;
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}

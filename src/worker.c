@@ -1,0 +1,576 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker.c
+ *	  The online worker: drains fs_backfill.online_queue into Redis.
+ *
+ * One worker per cluster, registered when fs_backfill is preloaded,
+ * connected to fs_backfill.database as fs_backfill.worker_role (the
+ * bootstrap superuser when empty).  Its loop: wait on the latch (a commit
+ * that queued entities sets it, else fs_backfill.online_naptime passes),
+ * reload the configuration if asked, make sure Redis is connected, then
+ * push batches while they come back full.
+ *
+ * A batch is one transaction: claim up to fs_backfill.online_batch_size
+ * entries (FOR UPDATE SKIP LOCKED), read each entity's latest row from its
+ * target (one LATERAL query per feature set), push them to Redis in one
+ * pipeline, and delete the entries only after Redis acknowledged them, then
+ * commit.  When Redis fails, the transaction rolls back: the entries stay
+ * (delivery is at least once) and the worker backs off, doubling its wait
+ * up to 10 s, logging once per change of state, not per attempt.
+ *
+ * A Redis that lost its data (restarted empty, flushed) has lost the
+ * sentinel key: the worker then queues every entity of every online
+ * feature set, and sets the sentinel again once that has committed.
+ *
+ * Memory: the worker's state lives in "fs_backfill worker"; each batch's in
+ * "fs_backfill batch", reset after every batch.
+ *
+ * Copyright (c) 2026, fs_backfill developers
+ *
+ * IDENTIFICATION
+ *	  src/worker.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "tcop/tcopprot.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "fs_backfill.h"
+#include "redis_sink.h"
+
+PGDLLEXPORT void fsb_worker_main(Datum main_arg);
+
+/* Longest wait between attempts while Redis is down. */
+#define FSB_BACKOFF_MAX_MS 10000
+
+static MemoryContext worker_cxt;
+static MemoryContext batch_cxt;
+static FsbRedis *redis = NULL;
+static char *redis_url_in_use = NULL;
+
+/* One claimed queue entry. */
+typedef struct Claim
+{
+	int64		id;
+	char	   *feature_set;
+	Datum		entity;			/* text[] */
+	char	   *guard;
+} Claim;
+
+void
+fsb_worker_register(void)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 5;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "fs_backfill");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "fsb_worker_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "fs_backfill online worker");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "fs_backfill online worker");
+	RegisterBackgroundWorker(&worker);
+}
+
+/* Is the extension installed in our database?  In a transaction. */
+static bool
+extension_ready(void)
+{
+	return OidIsValid(get_namespace_oid(FSB_SCHEMA, true)) &&
+		OidIsValid(get_relname_relid("online_queue",
+									 get_namespace_oid(FSB_SCHEMA, true)));
+}
+
+static void
+begin_transaction(const char *activity)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, activity);
+}
+
+static void
+commit_transaction(void)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_stat(false);
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/* Unix milliseconds of an instant. */
+static int64
+unix_ms(TimestampTz t)
+{
+	return t / 1000 + (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * 1000;
+}
+
+/*
+ * Builds the pushes for the claims of one feature set: reads each entity's
+ * latest row.  Caller is in a transaction, connected to SPI, in batch_cxt.
+ */
+static int
+build_pushes(const char *feature_set, Claim *claims, int nclaims,
+			 FsbPush *pushes)
+{
+	FsbFeatureSet *fs = fsb_catalog_load(feature_set);
+	Relation	target = fsb_open_target(fs, AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(target);
+	int			nkeys = list_length(fs->entity_columns);
+	Interval   *ttl = NULL;
+	TimestampTz now = GetCurrentTimestamp();
+	StringInfoData sql;
+	StringInfoData cols;
+	StringInfoData unnest;
+	StringInfoData names;
+	StringInfoData match;
+	List	   *value_names = NIL;
+	Oid		   *types = palloc(sizeof(Oid) * nkeys);
+	Datum	   *values = palloc(sizeof(Datum) * nkeys);
+	ListCell   *lc;
+	int			nest;
+	int			n = 0;
+
+	/* the feature set's TTL */
+	{
+		Oid			argtypes[1] = {TEXTOID};
+		Datum		args[1] = {CStringGetTextDatum(feature_set)};
+		bool		isnull;
+
+		fsb_spi_exec("SELECT online_ttl FROM fs_backfill.feature_sets WHERE name = $1",
+					 1, argtypes, args, NULL, SPI_OK_SELECT);
+		if (SPI_processed == 1)
+		{
+			Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+			if (!isnull)
+				ttl = DatumGetIntervalP(datumCopy(d, false, sizeof(Interval)));
+		}
+	}
+
+	/* value columns: all but the keys and the time */
+	initStringInfo(&cols);
+	for (int a = 0; a < desc->natts; a++)
+	{
+		Form_pg_attribute attr = TupleDescAttr(desc, a);
+		const char *name = NameStr(attr->attname);
+		bool		is_key = false;
+
+		if (attr->attisdropped || strcmp(name, fs->time_column) == 0)
+			continue;
+		foreach(lc, fs->entity_columns)
+			is_key |= strcmp(lfirst(lc), name) == 0;
+		if (is_key)
+			continue;
+		value_names = lappend(value_names, pstrdup(name));
+		appendStringInfo(&cols, ", t.%s", quote_identifier(name));
+	}
+
+	/* one text[] parameter per key column, zipped by unnest */
+	initStringInfo(&unnest);
+	initStringInfo(&names);
+	initStringInfo(&match);
+	foreach(lc, fs->entity_columns)
+	{
+		int			k = foreach_current_index(lc);
+		AttrNumber	attnum = get_attnum(fs->target, lfirst(lc));
+		Oid			type = TupleDescAttr(desc, attnum - 1)->atttypid;
+		ArrayBuildState *astate = NULL;
+
+		for (int i = 0; i < nclaims; i++)
+		{
+			ArrayType  *entity = DatumGetArrayTypeP(claims[i].entity);
+			bool		isnull;
+			int			idx = k + 1;
+			Datum		v = array_get_element(PointerGetDatum(entity), 1, &idx,
+											  -1, -1, false, TYPALIGN_INT, &isnull);
+
+			astate = accumArrayResult(astate, v, isnull, TEXTOID, CurrentMemoryContext);
+		}
+		types[k] = TEXTARRAYOID;
+		values[k] = makeArrayResult(astate, CurrentMemoryContext);
+		appendStringInfo(&unnest, "%s$%d", k > 0 ? ", " : "", k + 1);
+		appendStringInfo(&names, "%sk%d", k > 0 ? ", " : "", k + 1);
+		appendStringInfo(&match, "%st.%s = CAST(u.k%d AS %s)", k > 0 ? " AND " : "",
+						 quote_identifier(lfirst(lc)), k + 1,
+						 format_type_be_qualified(type));
+	}
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "SELECT u.ord, l.* FROM unnest(%s) WITH ORDINALITY AS u(%s, ord)"
+					 " LEFT JOIN LATERAL (SELECT t.%s%s FROM %s.%s t WHERE %s"
+					 " ORDER BY t.%s DESC LIMIT 1) l ON true ORDER BY u.ord",
+					 unnest.data, names.data, quote_identifier(fs->time_column),
+					 cols.data,
+					 quote_identifier(get_namespace_name(RelationGetNamespace(target))),
+					 quote_identifier(RelationGetRelationName(target)),
+					 match.data, quote_identifier(fs->time_column));
+	table_close(target, NoLock);
+
+	nest = fsb_pin_search_path();
+	fsb_spi_exec(sql.data, nkeys, types, values, NULL, SPI_OK_SELECT);
+	fsb_unpin_search_path(nest);
+	if (SPI_processed != (uint64) nclaims)
+		elog(ERROR, "latest rows: expected %d, got " UINT64_FORMAT, nclaims, SPI_processed);
+
+	for (int i = 0; i < nclaims; i++)
+	{
+		HeapTuple	row = SPI_tuptable->vals[i];
+		TupleDesc	rdesc = SPI_tuptable->tupdesc;
+		FsbPush    *p = &pushes[n++];
+		bool		isnull;
+		Datum		time = SPI_getbinval(row, rdesc, 2, &isnull);
+		StringInfoData key;
+		ArrayType  *entity = DatumGetArrayTypeP(claims[i].entity);
+		Datum	   *parts;
+		int			nparts;
+		int			f = 0;
+
+		deconstruct_array(entity, TEXTOID, -1, false, TYPALIGN_INT, &parts, NULL, &nparts);
+		initStringInfo(&key);
+		appendStringInfo(&key, "fs:%s", feature_set);
+		for (int k = 0; k < nparts; k++)
+			appendStringInfo(&key, ":%s", TextDatumGetCString(parts[k]));
+
+		memset(p, 0, sizeof(FsbPush));
+		p->key = key.data;
+		p->guard = claims[i].guard;
+		p->fields = palloc(sizeof(char *) * (list_length(value_names) + 1));
+		p->values = palloc(sizeof(char *) * (list_length(value_names) + 1));
+		if (isnull)
+		{
+			p->delete = true;	/* no row left */
+			continue;
+		}
+		if (ttl)
+		{
+			TimestampTz expires = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
+																		  time, IntervalPGetDatum(ttl)));
+
+			if (expires <= now)
+			{
+				p->delete = true;	/* already expired: not written */
+				continue;
+			}
+			p->expire_at_ms = unix_ms(expires);
+		}
+		foreach(lc, value_names)
+		{
+			char	   *v = SPI_getvalue(row, rdesc, 3 + foreach_current_index(lc));
+
+			if (v == NULL)
+				continue;		/* a NULL column is absent */
+			p->fields[f] = lfirst(lc);
+			p->values[f++] = v;
+		}
+		p->fields[f] = "_ts";
+		p->values[f++] = fsb_redis_ts(DatumGetTimestampTz(time));
+		p->nfields = f;
+	}
+	return n;
+}
+
+/* Records a push or an error per feature set, for fs_backfill.online_status. */
+static void
+record_state(const char *feature_set, int64 pushed, const char *error)
+{
+	Oid			types[3] = {TEXTOID, INT8OID, TEXTOID};
+	Datum		values[3];
+	char		nulls[3] = {' ', ' ', ' '};
+
+	values[0] = CStringGetTextDatum(feature_set);
+	values[1] = Int64GetDatum(pushed);
+	values[2] = error ? CStringGetTextDatum(error) : (Datum) 0;
+	nulls[2] = error ? ' ' : 'n';
+	fsb_spi_exec(error ?
+				 "INSERT INTO fs_backfill.online_state AS s (feature_set, last_error, last_error_at)"
+				 " SELECT $1, $3, now() WHERE $2 >= 0"
+				 " AND EXISTS (SELECT 1 FROM fs_backfill.feature_sets WHERE name = $1)"
+				 " ON CONFLICT (feature_set) DO UPDATE SET last_error = $3, last_error_at = now()" :
+				 "INSERT INTO fs_backfill.online_state AS s (feature_set, pushed, last_push)"
+				 " SELECT $1, $2, now() WHERE $3 IS NULL"
+				 " AND EXISTS (SELECT 1 FROM fs_backfill.feature_sets WHERE name = $1)"
+				 " ON CONFLICT (feature_set) DO UPDATE SET pushed = s.pushed + $2, last_push = now()",
+				 3, types, values, nulls, SPI_OK_INSERT);
+}
+
+/*
+ * Drains one batch.  Returns the number of entries done, or -1 when Redis
+ * failed (the transaction rolled back; the error is in *error).
+ */
+static int
+drain_batch(char **error)
+{
+	Oid			types[1] = {INT4OID};
+	Datum		values[1] = {Int32GetDatum(fsb_online_batch_size)};
+	Claim	   *claims;
+	FsbPush    *pushes;
+	int			nclaims;
+	int			npushes = 0;
+	int			nest;
+	List	   *sets = NIL;
+	ArrayBuildState *ids = NULL;
+	ListCell   *lc;
+
+	begin_transaction("fs_backfill: pushing to Redis");
+	nest = fsb_pin_search_path();
+	fsb_spi_exec("SELECT id, feature_set, entity, guard_ts FROM fs_backfill.online_queue"
+				 " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+				 1, types, values, NULL, SPI_OK_SELECT);
+	fsb_unpin_search_path(nest);
+	nclaims = (int) SPI_processed;
+	if (nclaims == 0)
+	{
+		commit_transaction();
+		return 0;
+	}
+
+	claims = palloc(sizeof(Claim) * nclaims);
+	for (int i = 0; i < nclaims; i++)
+	{
+		HeapTuple	row = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+
+		claims[i].id = DatumGetInt64(SPI_getbinval(row, desc, 1, &isnull));
+		claims[i].feature_set = SPI_getvalue(row, desc, 2);
+		claims[i].entity = datumCopy(SPI_getbinval(row, desc, 3, &isnull), false, -1);
+		claims[i].guard = SPI_getvalue(row, desc, 4);
+		ids = accumArrayResult(ids, Int64GetDatum(claims[i].id), false, INT8OID,
+							   CurrentMemoryContext);
+		if (!list_member(sets, makeString(claims[i].feature_set)))
+			sets = lappend(sets, makeString(claims[i].feature_set));
+	}
+
+	/* latest rows, feature set by feature set */
+	pushes = palloc(sizeof(FsbPush) * nclaims);
+	foreach(lc, sets)
+	{
+		const char *name = strVal(lfirst(lc));
+		Claim	   *mine = palloc(sizeof(Claim) * nclaims);
+		int			nmine = 0;
+		Oid			argtypes[1] = {TEXTOID};
+		Datum		args[1] = {CStringGetTextDatum(name)};
+
+		fsb_spi_exec("SELECT 1 FROM fs_backfill.feature_sets WHERE name = $1 AND online",
+					 1, argtypes, args, NULL, SPI_OK_SELECT);
+		if (SPI_processed == 0)
+			continue;			/* dropped, or no longer online: just forget */
+		for (int i = 0; i < nclaims; i++)
+			if (strcmp(claims[i].feature_set, name) == 0)
+				mine[nmine++] = claims[i];
+		npushes += build_pushes(name, mine, nmine, pushes + npushes);
+	}
+
+	if (npushes > 0 && !fsb_redis_push(redis, pushes, npushes, error))
+	{
+		SPI_finish();
+		PopActiveSnapshot();
+		AbortCurrentTransaction();
+		pgstat_report_activity(STATE_IDLE, NULL);
+		return -1;
+	}
+
+	/* Redis acknowledged: the entries are done */
+	types[0] = INT8ARRAYOID;
+	values[0] = makeArrayResult(ids, CurrentMemoryContext);
+	fsb_spi_exec("DELETE FROM fs_backfill.online_queue WHERE id = ANY($1)",
+				 1, types, values, NULL, SPI_OK_DELETE);
+	foreach(lc, sets)
+	{
+		int64		count = 0;
+
+		for (int i = 0; i < nclaims; i++)
+			count += strcmp(claims[i].feature_set, strVal(lfirst(lc))) == 0;
+		record_state(strVal(lfirst(lc)), count, NULL);
+	}
+	commit_transaction();
+	fsb_worker_report(npushes, true, NULL);
+	return nclaims;
+}
+
+/* Queues every entity of every online feature set (Redis lost its data). */
+static void
+resync_all(void)
+{
+	List	   *names = NIL;
+	ListCell   *lc;
+	int64		total = 0;
+
+	begin_transaction("fs_backfill: resync after Redis lost its data");
+	fsb_spi_exec("SELECT name FROM fs_backfill.feature_sets WHERE online ORDER BY name",
+				 0, NULL, NULL, NULL, SPI_OK_SELECT);
+	for (uint64 i = 0; i < SPI_processed; i++)
+		names = lappend(names, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+	foreach(lc, names)
+	{
+		FsbFeatureSet *fs = fsb_catalog_load(lfirst(lc));
+
+		if (get_rel_name(fs->target) != NULL)
+			total += fsb_queue_everything(fs);
+	}
+	commit_transaction();
+	ereport(LOG,
+			(errmsg("Redis at %s holds no fs_backfill data; queued " INT64_FORMAT " entities of %d feature sets",
+					fsb_redis_endpoint(fsb_redis_url), total, list_length(names))));
+}
+
+/* Logs a change of Redis state once; quiet while it stays the same. */
+static void
+redis_state_changed(bool up, const char *error)
+{
+	static int	last = -1;		/* -1 unknown, 0 down, 1 up */
+
+	if (up && last != 1)
+	{
+		if (last == 0)
+			ereport(LOG,
+					(errmsg("connected to Redis at %s again", fsb_redis_endpoint(fsb_redis_url))));
+		fsb_worker_set_redis_state("connected");
+	}
+	else if (!up && last != 0)
+	{
+		ereport(WARNING,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("%s", error),
+				 errdetail("Queued entities are kept and pushed when Redis is back.")));
+		fsb_worker_set_redis_state("down");
+	}
+	if (!up)
+		fsb_worker_report(0, false, error);
+	last = up ? 1 : 0;
+}
+
+/* Connects if needed and handles a lost sentinel.  False when Redis is down. */
+static bool
+ensure_redis(char **error)
+{
+	int			present;
+
+	if (redis_url_in_use == NULL || strcmp(redis_url_in_use, fsb_redis_url) != 0)
+	{
+		fsb_redis_close(redis);
+		redis = NULL;
+		if (redis_url_in_use)
+			pfree(redis_url_in_use);
+		redis_url_in_use = MemoryContextStrdup(worker_cxt, fsb_redis_url);
+	}
+	if (redis == NULL &&
+		(redis = fsb_redis_connect(fsb_redis_url, fsb_redis_timeout, error)) == NULL)
+		return false;
+
+	present = fsb_redis_sentinel_present(redis, error);
+	if (present < 0)
+		return false;
+	if (present == 0)
+	{
+		resync_all();
+		if (!fsb_redis_set_sentinel(redis, error))
+			return false;
+	}
+	return true;
+}
+
+void
+fsb_worker_main(Datum main_arg)
+{
+	int			backoff_ms = 0;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	fsb_worker_attach();
+	BackgroundWorkerInitializeConnection(fsb_database,
+										 fsb_worker_role[0] ? fsb_worker_role : NULL, 0);
+	/* values reach Redis as text, the same way whatever postgresql.conf says */
+	SetConfigOption("DateStyle", "ISO, YMD", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("TimeZone", "UTC", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("extra_float_digits", "1", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("application_name", "fs_backfill online worker", PGC_SUSET, PGC_S_OVERRIDE);
+
+	worker_cxt = AllocSetContextCreate(TopMemoryContext, "fs_backfill worker",
+									   ALLOCSET_DEFAULT_SIZES);
+	batch_cxt = AllocSetContextCreate(worker_cxt, "fs_backfill batch",
+									  ALLOCSET_DEFAULT_SIZES);
+	ereport(LOG,
+			(errmsg("fs_backfill online worker started in database \"%s\"", fsb_database)));
+
+	for (;;)
+	{
+		bool		ready;
+		char	   *error = NULL;
+		int			done;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		StartTransactionCommand();
+		ready = extension_ready();
+		CommitTransactionCommand();
+
+		MemoryContextReset(batch_cxt);
+		if (ready)
+		{
+			MemoryContext old = MemoryContextSwitchTo(batch_cxt);
+			bool		up = ensure_redis(&error);
+
+			while (up)
+			{
+				CHECK_FOR_INTERRUPTS();
+				MemoryContextReset(batch_cxt);
+				done = drain_batch(&error);
+				if (done < 0)
+					up = false;
+				else if (done < fsb_online_batch_size)
+					break;
+			}
+			MemoryContextSwitchTo(old);
+			if (!up)
+			{
+				fsb_redis_close(redis);
+				redis = NULL;
+				backoff_ms = Min(FSB_BACKOFF_MAX_MS, Max(100, backoff_ms * 2));
+			}
+			else
+				backoff_ms = 0;
+			redis_state_changed(up, error);
+		}
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 backoff_ms > 0 ? backoff_ms : fsb_online_naptime,
+						 PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
