@@ -99,6 +99,7 @@ extern int	fsb_swap_min_rows;
 extern char *fsb_database;
 extern char *fsb_worker_role;
 extern char *fsb_redis_url;
+extern char *fsb_redis_password_file;
 extern int	fsb_redis_timeout;
 extern int	fsb_online_batch_size;
 extern int	fsb_online_naptime;

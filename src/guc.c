@@ -28,6 +28,7 @@ int			fsb_swap_min_rows = 10000;
 char	   *fsb_database = NULL;
 char	   *fsb_worker_role = NULL;
 char	   *fsb_redis_url = NULL;
+char	   *fsb_redis_password_file = NULL;
 int			fsb_redis_timeout = 2000;
 int			fsb_online_batch_size = 1000;
 int			fsb_online_naptime = 1000;
@@ -76,6 +77,15 @@ fsb_guc_init(void)
 							   NULL,
 							   &fsb_redis_url,
 							   "redis://127.0.0.1:6379",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("fs_backfill.redis_password_file",
+							   "Sets a file holding the Redis password, for a redis_url without one.",
+							   "PostgreSQL logs a changed redis_url when it reloads its configuration; a password kept in this file never appears there.",
+							   &fsb_redis_password_file,
+							   "",
 							   PGC_SIGHUP,
 							   GUC_SUPERUSER_ONLY,
 							   NULL, NULL, NULL);

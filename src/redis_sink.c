@@ -127,6 +127,26 @@ fsb_redis_endpoint(const char *url)
 	return psprintf("%s:%d", u.host, u.port);
 }
 
+/* The first line of a password file; its content never reaches a message. */
+static bool
+read_password(const char *path, char *out, size_t size, char **error)
+{
+	FILE	   *f = fopen(path, "r");
+	size_t		len;
+
+	if (f == NULL)
+	{
+		*error = psprintf("could not open fs_backfill.redis_password_file \"%s\": %m", path);
+		return false;
+	}
+	if (fgets(out, size, f) == NULL)
+		out[0] = '\0';
+	fclose(f);
+	len = strcspn(out, "\r\n");
+	out[len] = '\0';
+	return true;
+}
+
 static struct timeval
 timeout_tv(int timeout_ms)
 {
@@ -178,7 +198,8 @@ load_script(FsbRedis *r, char **error)
  * palloc'd in TopMemoryContext: free it with fsb_redis_close().
  */
 FsbRedis *
-fsb_redis_connect(const char *url, int timeout_ms, char **error)
+fsb_redis_connect(const char *url, const char *password_file, int timeout_ms,
+				  char **error)
 {
 	RedisUrl	u;
 	FsbRedis   *r;
@@ -189,6 +210,9 @@ fsb_redis_connect(const char *url, int timeout_ms, char **error)
 		*error = pstrdup("invalid fs_backfill.redis_url: expected redis://[:password@]host:port[/db]");
 		return NULL;
 	}
+	if (u.password[0] == '\0' && password_file && password_file[0] != '\0' &&
+		!read_password(password_file, u.password, sizeof(u.password), error))
+		return NULL;
 	r = MemoryContextAllocZero(TopMemoryContext, sizeof(FsbRedis));
 	snprintf(r->endpoint, sizeof(r->endpoint), "%s:%d", u.host, u.port);
 	r->ctx = redisConnectWithTimeout(u.host, u.port, timeout_tv(timeout_ms));

@@ -28,7 +28,8 @@ typedef struct FsbPush
 } FsbPush;
 
 extern char *fsb_redis_endpoint(const char *url);
-extern FsbRedis *fsb_redis_connect(const char *url, int timeout_ms, char **error);
+extern FsbRedis *fsb_redis_connect(const char *url, const char *password_file,
+								   int timeout_ms, char **error);
 extern void fsb_redis_close(FsbRedis *r);
 extern int	fsb_redis_sentinel_present(FsbRedis *r, char **error);
 extern bool fsb_redis_set_sentinel(FsbRedis *r, char **error);

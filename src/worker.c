@@ -70,6 +70,7 @@ static MemoryContext worker_cxt;
 static MemoryContext batch_cxt;
 static FsbRedis *redis = NULL;
 static char *redis_url_in_use = NULL;
+static bool reconnect_wanted = false;	/* after a reload */
 
 /* One claimed queue entry. */
 typedef struct Claim
@@ -475,8 +476,10 @@ ensure_redis(char **error)
 {
 	int			present;
 
-	if (redis_url_in_use == NULL || strcmp(redis_url_in_use, fsb_redis_url) != 0)
+	if (redis_url_in_use == NULL || strcmp(redis_url_in_use, fsb_redis_url) != 0 ||
+		reconnect_wanted)
 	{
+		reconnect_wanted = false;
 		fsb_redis_close(redis);
 		redis = NULL;
 		if (redis_url_in_use)
@@ -484,7 +487,8 @@ ensure_redis(char **error)
 		redis_url_in_use = MemoryContextStrdup(worker_cxt, fsb_redis_url);
 	}
 	if (redis == NULL &&
-		(redis = fsb_redis_connect(fsb_redis_url, fsb_redis_timeout, error)) == NULL)
+		(redis = fsb_redis_connect(fsb_redis_url, fsb_redis_password_file,
+								   fsb_redis_timeout, error)) == NULL)
 		return false;
 
 	present = fsb_redis_sentinel_present(redis, error);
@@ -502,7 +506,7 @@ ensure_redis(char **error)
 void
 fsb_worker_main(Datum main_arg)
 {
-	int			backoff_ms = 0;
+	volatile int backoff_ms = 0;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -534,39 +538,65 @@ fsb_worker_main(Datum main_arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			reconnect_wanted = true;
 		}
 
-		StartTransactionCommand();
-		ready = extension_ready();
-		CommitTransactionCommand();
-
-		MemoryContextReset(batch_cxt);
-		if (ready)
+		/*
+		 * An error in a batch (a target dropped meanwhile, say) rolls it
+		 * back; the worker reports it and carries on after a pause.
+		 */
+		PG_TRY();
 		{
-			MemoryContext old = MemoryContextSwitchTo(batch_cxt);
-			bool		up = ensure_redis(&error);
+			StartTransactionCommand();
+			ready = extension_ready();
+			CommitTransactionCommand();
 
-			while (up)
+			MemoryContextReset(batch_cxt);
+			if (ready)
 			{
-				CHECK_FOR_INTERRUPTS();
-				MemoryContextReset(batch_cxt);
-				done = drain_batch(&error);
-				if (done < 0)
-					up = false;
-				else if (done < fsb_online_batch_size)
-					break;
+				MemoryContext old = MemoryContextSwitchTo(batch_cxt);
+				bool		up = ensure_redis(&error);
+
+				while (up)
+				{
+					CHECK_FOR_INTERRUPTS();
+					MemoryContextReset(batch_cxt);
+					done = drain_batch(&error);
+					if (done < 0)
+						up = false;
+					else if (done < fsb_online_batch_size)
+						break;
+				}
+				MemoryContextSwitchTo(old);
+				if (!up)
+				{
+					fsb_redis_close(redis);
+					redis = NULL;
+					backoff_ms = Min(FSB_BACKOFF_MAX_MS, Max(100, backoff_ms * 2));
+				}
+				else
+					backoff_ms = 0;
+				redis_state_changed(up, error);
 			}
-			MemoryContextSwitchTo(old);
-			if (!up)
-			{
-				fsb_redis_close(redis);
-				redis = NULL;
-				backoff_ms = Min(FSB_BACKOFF_MAX_MS, Max(100, backoff_ms * 2));
-			}
-			else
-				backoff_ms = 0;
-			redis_state_changed(up, error);
 		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(worker_cxt);
+			edata = CopyErrorData();
+			FlushErrorState();
+			AbortOutOfAnyTransaction();
+			pgstat_report_activity(STATE_IDLE, NULL);
+			ereport(WARNING,
+					(errcode(edata->sqlerrcode),
+					 errmsg("fs_backfill online worker could not push a batch: %s",
+							edata->message)));
+			fsb_worker_report(0, false, edata->message);
+			FreeErrorData(edata);
+			backoff_ms = Min(FSB_BACKOFF_MAX_MS, Max(100, backoff_ms * 2));
+		}
+		PG_END_TRY();
 
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 backoff_ms > 0 ? backoff_ms : fsb_online_naptime,

@@ -18,7 +18,7 @@ stop_redis() {
     rm -rf "$redis_dir"
 }
 trap stop_redis EXIT
-export FSB_REDIS_PORT=$port
+export FSB_REDIS_PORT=$port FSB_REDIS_DIR=$redis_dir
 
 pg_virtualenv -t -v 15 \
     -o shared_preload_libraries=fs_backfill,pg_cron \

@@ -78,3 +78,35 @@ slow_source() {
     echo "WITH pause AS MATERIALIZED (SELECT pg_sleep(CASE WHEN \$1 = '$slice_start' THEN $seconds ELSE 0 END))
           SELECT user_id, ts AS feature_time, v FROM raw, pause WHERE ts >= \$1 AND ts < \$2"
 }
+
+# --- the online cache -------------------------------------------------------
+rcli() { redis-cli -p "$FSB_REDIS_PORT" "$@"; }
+redis_stop() {
+    rcli shutdown nosave >/dev/null 2>&1
+    local i; for i in $(seq 1 50); do rcli ping >/dev/null 2>&1 || return 0; sleep 0.1; done
+    return 1
+}
+redis_start() {     # an empty Redis on the same port, as with_cluster.sh made it
+    redis-server --port "$FSB_REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+        --daemonize yes --dir "$FSB_REDIS_DIR" --pidfile "$FSB_REDIS_DIR/redis.pid" \
+        --logfile "$FSB_REDIS_DIR/redis.log" "$@"
+    local i; for i in $(seq 1 50); do rcli ping >/dev/null 2>&1 && return 0; sleep 0.1; done
+    return 1
+}
+# one line per hash of a feature set: key field=value ..., fields sorted
+redis_dump() {
+    local k
+    for k in $(rcli --scan --pattern "fs:$1:*" | LC_ALL=C sort); do
+        echo "$k $(rcli hgetall "$k" | paste -d= - - | LC_ALL=C sort | tr '\n' ' ')"
+    done
+}
+wait_drained() { wait_for "${1:-30}" "SELECT count(*) = 0 FROM fs_backfill.online_queue"; }
+worker_pid() { q -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'fs_backfill online worker'"; }
+# pg_ctl on the running cluster, as its owner; learns where it lives first
+PG_DATA_DIR= PG_CONFIG_FILE=
+pg_ctl_as_postgres() {
+    if [ -z "$PG_DATA_DIR" ]; then
+        PG_DATA_DIR=$(q -c "SHOW data_directory"); PG_CONFIG_FILE=$(q -c "SHOW config_file")
+    fi
+    su postgres -c "/usr/lib/postgresql/15/bin/pg_ctl $1 -D $PG_DATA_DIR -o '-c config_file=$PG_CONFIG_FILE' -w -l $PG_DATA_DIR/fsb_restart.log ${2:-}"
+}
