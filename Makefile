@@ -59,3 +59,4 @@ bench: deps
 	$(MAKE) install
 	FSB_PG_OPTS="-o shared_buffers=2GB -o max_wal_size=20GB -o maintenance_work_mem=256MB" \
 		test/with_cluster.sh bench/run.sh
+	test/with_cluster.sh bench/online.sh

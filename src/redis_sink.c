@@ -9,10 +9,10 @@
  * commands carry fs_backfill.redis_timeout, so a hung Redis delays shutdown
  * by at most that.
  *
- * One entity is written by one EVALSHA of PUSH_SCRIPT, so it is atomic in
- * Redis: a hash whose _ts is later than the guard (the run's stop) is newer
- * than the backfill and is kept; otherwise the hash is replaced (or deleted),
- * with its expiry.  _ts strings have a fixed width, so they compare as the
+ * Entities are written by EVALSHA of PUSH_SCRIPT, up to ENTITIES_PER_CALL
+ * per call, each atomically: a hash whose _ts is later than the guard (the
+ * run's stop) is newer than the backfill and is kept; otherwise the hash is
+ * replaced (or deleted), with its expiry.  _ts strings have a fixed width, so they compare as the
  * instants they spell.
  *
  * Copyright (c) 2026, fs_backfill developers
@@ -33,17 +33,31 @@
 #include "redis_sink.h"
 
 /*
- * KEYS[1]: the entity's hash.  ARGV[1]: guard; ARGV[2]: "set" or "del";
- * ARGV[3]: expiry in Unix milliseconds, or "0"; then field, value pairs.
+ * Writes the entities KEYS[1..n].  ARGV holds, for each key in turn, its
+ * guard, "set" or "del", its expiry in Unix milliseconds (or "0"), the
+ * number of its fields, then its field, value pairs.  Each entity is
+ * written atomically (the whole call is); returns how many were written.
  */
 static const char PUSH_SCRIPT[] =
-"local cur = redis.call('HGET', KEYS[1], '_ts')\n"
-"if cur and cur > ARGV[1] then return 0 end\n"
-"redis.call('DEL', KEYS[1])\n"
-"if ARGV[2] == 'del' then return 1 end\n"
-"redis.call('HSET', KEYS[1], unpack(ARGV, 4))\n"
-"if ARGV[3] ~= '0' then redis.call('PEXPIREAT', KEYS[1], ARGV[3]) end\n"
-"return 1\n";
+"local a, done = 1, 0\n"
+"for i = 1, #KEYS do\n"
+"  local guard, mode, expire = ARGV[a], ARGV[a + 1], ARGV[a + 2]\n"
+"  local first = a + 4\n"
+"  a = first + 2 * tonumber(ARGV[a + 3])\n"
+"  local cur = redis.call('HGET', KEYS[i], '_ts')\n"
+"  if not (cur and cur > guard) then\n"
+"    redis.call('DEL', KEYS[i])\n"
+"    if mode ~= 'del' then\n"
+"      redis.call('HSET', KEYS[i], unpack(ARGV, first, a - 1))\n"
+"      if expire ~= '0' then redis.call('PEXPIREAT', KEYS[i], expire) end\n"
+"    end\n"
+"    done = done + 1\n"
+"  end\n"
+"end\n"
+"return done\n";
+
+/* Entities per EVALSHA: fewer round trips through Redis's dispatcher. */
+#define ENTITIES_PER_CALL 100
 
 /* Present in every Redis fs_backfill has filled; gone after a flush. */
 #define SENTINEL_KEY "fs_backfill:sentinel"
@@ -298,33 +312,51 @@ fsb_redis_set_sentinel(FsbRedis *r, char **error)
 	return true;
 }
 
-/* Appends one EVALSHA per push to the output buffer. */
-static void
+/*
+ * Appends the EVALSHAs for the pushes to the output buffer, one per
+ * ENTITIES_PER_CALL entities; returns how many.  The small strings it makes
+ * live in the caller's memory context, reset after each batch.
+ */
+static int
 append_pushes(FsbRedis *r, const FsbPush *pushes, int n)
 {
-	for (int i = 0; i < n; i++)
-	{
-		const FsbPush *p = &pushes[i];
-		int			argc = 7 + 2 * p->nfields;
-		const char **argv = palloc(sizeof(char *) * argc);
-		char		expire[32];
+	int			calls = 0;
 
-		snprintf(expire, sizeof(expire), INT64_FORMAT, p->expire_at_ms);
+	for (int start = 0; start < n; start += ENTITIES_PER_CALL)
+	{
+		int			count = Min(ENTITIES_PER_CALL, n - start);
+		int			argc = 3 + count;
+		const char **argv;
+		int			a;
+
+		for (int i = start; i < start + count; i++)
+			argc += 4 + 2 * pushes[i].nfields;
+		argv = palloc(sizeof(char *) * argc);
 		argv[0] = "EVALSHA";
 		argv[1] = r->sha;
-		argv[2] = "1";
-		argv[3] = p->key;
-		argv[4] = p->guard;
-		argv[5] = p->delete ? "del" : "set";
-		argv[6] = expire;
-		for (int f = 0; f < p->nfields; f++)
+		argv[2] = psprintf("%d", count);
+		for (int i = 0; i < count; i++)
+			argv[3 + i] = pushes[start + i].key;
+		a = 3 + count;
+		for (int i = start; i < start + count; i++)
 		{
-			argv[7 + 2 * f] = p->fields[f];
-			argv[8 + 2 * f] = p->values[f];
+			const FsbPush *p = &pushes[i];
+
+			argv[a++] = p->guard;
+			argv[a++] = p->delete ? "del" : "set";
+			argv[a++] = psprintf(INT64_FORMAT, p->expire_at_ms);
+			argv[a++] = psprintf("%d", p->delete ? 0 : p->nfields);
+			for (int f = 0; !p->delete && f < p->nfields; f++)
+			{
+				argv[a++] = p->fields[f];
+				argv[a++] = p->values[f];
+			}
 		}
-		redisAppendCommandArgv(r->ctx, argc, argv, NULL);
+		redisAppendCommandArgv(r->ctx, a, argv, NULL);
 		pfree(argv);
+		calls++;
 	}
+	return calls;
 }
 
 /*
@@ -340,8 +372,9 @@ fsb_redis_push(FsbRedis *r, const FsbPush *pushes, int n, char **error)
 		bool		noscript = false;
 		char	   *failure = NULL;
 
-		append_pushes(r, pushes, n);
-		for (int i = 0; i < n; i++)
+		int			calls = append_pushes(r, pushes, n);
+
+		for (int i = 0; i < calls; i++)
 		{
 			redisReply *reply = NULL;
 

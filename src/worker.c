@@ -11,12 +11,17 @@
  * push batches while they come back full.
  *
  * A batch is one transaction: claim up to fs_backfill.online_batch_size
- * entries (FOR UPDATE SKIP LOCKED), read each entity's latest row from its
- * target (one LATERAL query per feature set), push them to Redis in one
- * pipeline, and delete the entries only after Redis acknowledged them, then
- * commit.  When Redis fails, the transaction rolls back: the entries stay
- * (delivery is at least once) and the worker backs off, doubling its wait
- * up to 10 s, logging once per change of state, not per attempt.
+ * entries (DELETE ... RETURNING over FOR UPDATE SKIP LOCKED, so concurrent
+ * claimers never take the same entry), read each entity's latest row from
+ * its target (one LATERAL query per feature set), push them to Redis in one
+ * pipeline, and commit only after Redis acknowledged them all: the entries'
+ * removal becomes visible then and not before.  When Redis fails, the
+ * transaction rolls back: the entries stay (delivery is at least once) and
+ * the worker backs off, doubling its wait up to 10 s, logging once per
+ * change of state, not per attempt.
+ *
+ * Once the queue ran empty after many entries the worker VACUUMs it, so that
+ * its size stays bounded however often it is filled and drained.
  *
  * A Redis that lost its data (restarted empty, flushed) has lost the
  * sentinel key: the worker then queues every entity of every online
@@ -38,6 +43,9 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "commands/vacuum.h"
+#include "nodes/makefuncs.h"
+#include "parser/parse_node.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
@@ -65,6 +73,9 @@ PGDLLEXPORT void fsb_worker_main(Datum main_arg);
 
 /* Longest wait between attempts while Redis is down. */
 #define FSB_BACKOFF_MAX_MS 10000
+
+/* Entries drained since the last VACUUM of the queue that call for one. */
+#define FSB_VACUUM_AFTER 10000
 
 static MemoryContext worker_cxt;
 static MemoryContext batch_cxt;
@@ -156,6 +167,7 @@ build_pushes(const char *feature_set, Claim *claims, int nclaims,
 	Oid		   *types = palloc(sizeof(Oid) * nkeys);
 	Datum	   *values = palloc(sizeof(Datum) * nkeys);
 	ListCell   *lc;
+	FmgrInfo   *outputs;
 	int			nest;
 	int			n = 0;
 
@@ -242,6 +254,21 @@ build_pushes(const char *feature_set, Claim *claims, int nclaims,
 	if (SPI_processed != (uint64) nclaims)
 		elog(ERROR, "latest rows: expected %d, got " UINT64_FORMAT, nclaims, SPI_processed);
 
+	/* output functions of the value columns, looked up once */
+	{
+		TupleDesc	rdesc = SPI_tuptable->tupdesc;
+
+		outputs = palloc(sizeof(FmgrInfo) * list_length(value_names));
+		for (int v = 0; v < list_length(value_names); v++)
+		{
+			Oid			func;
+			bool		varlena;
+
+			getTypeOutputInfo(TupleDescAttr(rdesc, 2 + v)->atttypid, &func, &varlena);
+			fmgr_info(func, &outputs[v]);
+		}
+	}
+
 	for (int i = 0; i < nclaims; i++)
 	{
 		HeapTuple	row = SPI_tuptable->vals[i];
@@ -285,12 +312,13 @@ build_pushes(const char *feature_set, Claim *claims, int nclaims,
 		}
 		foreach(lc, value_names)
 		{
-			char	   *v = SPI_getvalue(row, rdesc, 3 + foreach_current_index(lc));
+			int			v = foreach_current_index(lc);
+			Datum		d = SPI_getbinval(row, rdesc, 3 + v, &isnull);
 
-			if (v == NULL)
+			if (isnull)
 				continue;		/* a NULL column is absent */
 			p->fields[f] = lfirst(lc);
-			p->values[f++] = v;
+			p->values[f++] = OutputFunctionCall(&outputs[v], d);
 		}
 		p->fields[f] = "_ts";
 		p->values[f++] = fsb_redis_ts(DatumGetTimestampTz(time));
@@ -338,14 +366,18 @@ drain_batch(char **error)
 	int			npushes = 0;
 	int			nest;
 	List	   *sets = NIL;
-	ArrayBuildState *ids = NULL;
 	ListCell   *lc;
 
 	begin_transaction("fs_backfill: pushing to Redis");
 	nest = fsb_pin_search_path();
-	fsb_spi_exec("SELECT id, feature_set, entity, guard_ts FROM fs_backfill.online_queue"
-				 " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
-				 1, types, values, NULL, SPI_OK_SELECT);
+	/* the CTE claims once; as an IN (...) the planner may rescan it */
+	fsb_spi_exec("WITH claimed AS MATERIALIZED"
+				 " (SELECT id FROM fs_backfill.online_queue"
+				 "   ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)"
+				 " DELETE FROM fs_backfill.online_queue q USING claimed"
+				 " WHERE q.id = claimed.id"
+				 " RETURNING q.id, q.feature_set, q.entity, q.guard_ts",
+				 1, types, values, NULL, SPI_OK_DELETE_RETURNING);
 	fsb_unpin_search_path(nest);
 	nclaims = (int) SPI_processed;
 	if (nclaims == 0)
@@ -365,8 +397,6 @@ drain_batch(char **error)
 		claims[i].feature_set = SPI_getvalue(row, desc, 2);
 		claims[i].entity = datumCopy(SPI_getbinval(row, desc, 3, &isnull), false, -1);
 		claims[i].guard = SPI_getvalue(row, desc, 4);
-		ids = accumArrayResult(ids, Int64GetDatum(claims[i].id), false, INT8OID,
-							   CurrentMemoryContext);
 		if (!list_member(sets, makeString(claims[i].feature_set)))
 			sets = lappend(sets, makeString(claims[i].feature_set));
 	}
@@ -400,11 +430,7 @@ drain_batch(char **error)
 		return -1;
 	}
 
-	/* Redis acknowledged: the entries are done */
-	types[0] = INT8ARRAYOID;
-	values[0] = makeArrayResult(ids, CurrentMemoryContext);
-	fsb_spi_exec("DELETE FROM fs_backfill.online_queue WHERE id = ANY($1)",
-				 1, types, values, NULL, SPI_OK_DELETE);
+	/* Redis acknowledged: the entries' deletion may commit */
 	foreach(lc, sets)
 	{
 		int64		count = 0;
@@ -416,6 +442,30 @@ drain_batch(char **error)
 	commit_transaction();
 	fsb_worker_report(npushes, true, NULL);
 	return nclaims;
+}
+
+/*
+ * VACUUMs the queue once it ran empty after many entries, so that its next
+ * fill reuses the space (and the empty tail is truncated) instead of growing
+ * the table: autovacuum may not come by between a drain and the next fill.
+ * Runs outside any transaction block, as autovacuum's vacuum() does.
+ */
+static void
+vacuum_queue(void)
+{
+	VacuumStmt *stmt = makeNode(VacuumStmt);
+	ParseState *pstate = make_parsestate(NULL);
+
+	stmt->options = NIL;
+	stmt->is_vacuumcmd = true;
+	stmt->rels = list_make1(makeVacuumRelation(makeRangeVar(FSB_SCHEMA, "online_queue", -1),
+											   InvalidOid, NIL));
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	pgstat_report_activity(STATE_RUNNING, "fs_backfill: vacuum of the drained queue");
+	ExecVacuum(pstate, stmt, true);
+	CommitTransactionCommand();
+	pgstat_report_activity(STATE_IDLE, NULL);
 }
 
 /* Queues every entity of every online feature set (Redis lost its data). */
@@ -507,6 +557,7 @@ void
 fsb_worker_main(Datum main_arg)
 {
 	volatile int backoff_ms = 0;
+	volatile int64 drained = 0;	/* since the last VACUUM of the queue */
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -564,8 +615,16 @@ fsb_worker_main(Datum main_arg)
 					done = drain_batch(&error);
 					if (done < 0)
 						up = false;
-					else if (done < fsb_online_batch_size)
+					else
+						drained += done;
+					if (done >= 0 && done < fsb_online_batch_size)
 						break;
+				}
+				if (up && drained >= FSB_VACUUM_AFTER)
+				{
+					MemoryContextSwitchTo(old);
+					vacuum_queue();
+					drained = 0;
 				}
 				MemoryContextSwitchTo(old);
 				if (!up)
