@@ -51,6 +51,9 @@ PG_FUNCTION_INFO_V1(fs_online_resync);
 /* The guard of a resync or reset: later than any _ts. */
 #define FSB_GUARD_ALWAYS "9999-12-31T23:59:59.999999Z"
 
+/* The _ts of times before year 1: earlier than any other. */
+#define FSB_TS_EARLIEST "0000-01-01T00:00:00.000000Z"
+
 /*
  * An instant as Redis field _ts: YYYY-MM-DDTHH:MI:SS.USZ, in UTC, fixed
  * width so that strings sort as instants.
@@ -61,10 +64,14 @@ fsb_redis_ts(TimestampTz t)
 	struct pg_tm tm;
 	fsec_t		fsec;
 
-	if (TIMESTAMP_NOT_FINITE(t) || timestamp2tm(t, NULL, &tm, &fsec, NULL, NULL) != 0 ||
-		tm.tm_year < 1 || tm.tm_year > 9999)
-		return pstrdup(TIMESTAMP_IS_NOBEGIN(t) ? "0000-01-01T00:00:00.000000Z" :
-					   FSB_GUARD_ALWAYS);
+	if (TIMESTAMP_IS_NOBEGIN(t))
+		return pstrdup(FSB_TS_EARLIEST);
+	if (TIMESTAMP_IS_NOEND(t) || timestamp2tm(t, NULL, &tm, &fsec, NULL, NULL) != 0)
+		return pstrdup(FSB_GUARD_ALWAYS);
+	if (tm.tm_year < 1)
+		return pstrdup(FSB_TS_EARLIEST);
+	if (tm.tm_year > 9999)
+		return pstrdup(FSB_GUARD_ALWAYS);
 	return psprintf("%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
 					tm.tm_year, tm.tm_mon, tm.tm_mday,
 					tm.tm_hour, tm.tm_min, tm.tm_sec, (int) fsec);
@@ -88,6 +95,7 @@ queue_entities(Relation target, const FsbFeatureSet *fs, TimestampTz start,
 	StringInfoData keys;
 	StringInfoData texts;
 	StringInfoData same;
+	StringInfoData notnull;
 	StringInfoData sql;
 	ListCell   *lc;
 	Oid			types[5] = {TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID};
@@ -99,6 +107,7 @@ queue_entities(Relation target, const FsbFeatureSet *fs, TimestampTz start,
 	initStringInfo(&keys);
 	initStringInfo(&texts);
 	initStringInfo(&same);
+	initStringInfo(&notnull);
 	foreach(lc, fs->entity_columns)
 	{
 		const char *k = quote_identifier(lfirst(lc));
@@ -107,17 +116,18 @@ queue_entities(Relation target, const FsbFeatureSet *fs, TimestampTz start,
 		appendStringInfo(&keys, "%st.%s", first ? "" : ", ", k);
 		appendStringInfo(&texts, "%st.%s::text", first ? "" : ", ", k);
 		appendStringInfo(&same, " AND n.%s = t.%s", k, k);
+		appendStringInfo(&notnull, " AND t.%s IS NOT NULL", k);
 	}
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
 					 "INSERT INTO fs_backfill.online_queue AS q"
 					 " (feature_set, entity, guard_ts, run_id)"
-					 " SELECT $1, ARRAY[%s], $2, $3 FROM %s t",
-					 texts.data, rel);
+					 " SELECT $1, ARRAY[%s], $2, $3 FROM %s t WHERE true%s",
+					 texts.data, rel, notnull.data);
 	if (!everything)
 		appendStringInfo(&sql,
-						 " WHERE t.%s >= $4 AND t.%s < $5"
+						 " AND t.%s >= $4 AND t.%s < $5"
 						 " AND NOT EXISTS (SELECT 1 FROM %s n WHERE n.%s >= $5%s)",
 						 time, time, rel, time, same.data);
 	appendStringInfo(&sql,
@@ -137,10 +147,17 @@ queue_entities(Relation target, const FsbFeatureSet *fs, TimestampTz start,
 	SPI_connect();
 	fsb_become_user(fsb_extension_owner(), &saved);
 	/* key values as text the same way whatever the session's settings */
-	(void) set_config_option("DateStyle", "ISO, YMD", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("extra_float_digits", "1", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+	{
+		static const char *const fixed[][2] = {
+			{"DateStyle", "ISO, YMD"}, {"TimeZone", "UTC"},
+			{"IntervalStyle", "postgres"}, {"extra_float_digits", "1"},
+			{"bytea_output", "hex"}
+		};
+
+		for (int i = 0; i < lengthof(fixed); i++)
+			(void) set_config_option(fixed[i][0], fixed[i][1], PGC_USERSET,
+									 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	}
 	fsb_spi_exec(sql.data, 5, types, values, nulls, SPI_OK_INSERT);
 	queued = (int64) SPI_processed;
 	fsb_restore_user(&saved);

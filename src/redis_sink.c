@@ -33,10 +33,12 @@
 #include "redis_sink.h"
 
 /*
- * Writes the entities KEYS[1..n].  ARGV holds, for each key in turn, its
- * guard, "set" or "del", its expiry in Unix milliseconds (or "0"), the
- * number of its fields, then its field, value pairs.  Each entity is
- * written atomically (the whole call is); returns how many were written.
+ * Writes the entities KEYS[1..n].  A key holding something else than a hash
+ * (HGET fails on it, hence pcall) is ours to replace.  ARGV holds, for each
+ * key in turn, its guard, "set" or "del", its expiry in Unix milliseconds
+ * (or "0"), the number of its fields, then its field, value pairs.  Each
+ * entity is written atomically (the whole call is); returns how many were
+ * written.
  */
 static const char PUSH_SCRIPT[] =
 "local a, done = 1, 0\n"
@@ -44,7 +46,8 @@ static const char PUSH_SCRIPT[] =
 "  local guard, mode, expire = ARGV[a], ARGV[a + 1], ARGV[a + 2]\n"
 "  local first = a + 4\n"
 "  a = first + 2 * tonumber(ARGV[a + 3])\n"
-"  local cur = redis.call('HGET', KEYS[i], '_ts')\n"
+"  local cur = redis.pcall('HGET', KEYS[i], '_ts')\n"
+"  if type(cur) == 'table' then cur = nil end\n"
 "  if not (cur and cur > guard) then\n"
 "    redis.call('DEL', KEYS[i])\n"
 "    if mode ~= 'del' then\n"
@@ -243,9 +246,10 @@ fsb_redis_connect(const char *url, const char *password_file, int timeout_ms,
 	{
 		const char *argv[2] = {"AUTH", u.password};
 
-		/* the reply never echoes the password */
+		/* a reply may echo its arguments: say no more than that it failed */
 		if ((reply = command(r, error, 2, argv)) == NULL)
 		{
+			*error = psprintf("could not authenticate to Redis at %s", r->endpoint);
 			fsb_redis_close(r);
 			return NULL;
 		}

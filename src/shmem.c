@@ -102,6 +102,8 @@ fsb_xact_callback(XactEvent event, void *arg)
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			/* a prepared transaction's commit comes later: naptime wakes it */
 			wake_at_commit = false;
 			break;
 		default:
@@ -133,7 +135,18 @@ fsb_wake_worker_at_commit(void)
 	wake_at_commit = true;
 }
 
-/* The worker announces itself. */
+/* The worker leaves: no one may set its latch any more. */
+static void
+fsb_worker_detach(int code, Datum arg)
+{
+	SpinLockAcquire(&fsb_shared->mutex);
+	fsb_shared->worker_pid = 0;
+	fsb_shared->worker_latch = NULL;
+	strlcpy(fsb_shared->redis_state, "not running", sizeof(fsb_shared->redis_state));
+	SpinLockRelease(&fsb_shared->mutex);
+}
+
+/* The worker announces itself, until it exits. */
 void
 fsb_worker_attach(void)
 {
@@ -143,6 +156,7 @@ fsb_worker_attach(void)
 	fsb_shared->worker_pid = MyProcPid;
 	fsb_shared->worker_latch = &MyProc->procLatch;
 	SpinLockRelease(&fsb_shared->mutex);
+	on_shmem_exit(fsb_worker_detach, (Datum) 0);
 }
 
 /* The worker reports a finished batch or an error (error may be NULL). */

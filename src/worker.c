@@ -146,7 +146,8 @@ unix_ms(TimestampTz t)
 
 /*
  * Builds the pushes for the claims of one feature set: reads each entity's
- * latest row.  Caller is in a transaction, connected to SPI, in batch_cxt.
+ * latest row.  Caller is in a transaction, connected to SPI; the pushes live
+ * in SPI's procedure memory, until SPI_finish.
  */
 static int
 build_pushes(const char *feature_set, Claim *claims, int nclaims,
@@ -240,12 +241,14 @@ build_pushes(const char *feature_set, Claim *claims, int nclaims,
 	appendStringInfo(&sql,
 					 "SELECT u.ord, l.* FROM unnest(%s) WITH ORDINALITY AS u(%s, ord)"
 					 " LEFT JOIN LATERAL (SELECT t.%s%s FROM %s.%s t WHERE %s"
-					 " ORDER BY t.%s DESC LIMIT 1) l ON true ORDER BY u.ord",
+					 " AND t.%s IS NOT NULL ORDER BY t.%s DESC LIMIT 1) l ON true"
+					 " ORDER BY u.ord",
 					 unnest.data, names.data, quote_identifier(fs->time_column),
 					 cols.data,
 					 quote_identifier(get_namespace_name(RelationGetNamespace(target))),
 					 quote_identifier(RelationGetRelationName(target)),
-					 match.data, quote_identifier(fs->time_column));
+					 match.data, quote_identifier(fs->time_column),
+					 quote_identifier(fs->time_column));
 	table_close(target, NoLock);
 
 	nest = fsb_pin_search_path();
@@ -411,10 +414,18 @@ drain_batch(char **error)
 		Oid			argtypes[1] = {TEXTOID};
 		Datum		args[1] = {CStringGetTextDatum(name)};
 
-		fsb_spi_exec("SELECT 1 FROM fs_backfill.feature_sets WHERE name = $1 AND online",
+		fsb_spi_exec("SELECT target FROM fs_backfill.feature_sets WHERE name = $1 AND online",
 					 1, argtypes, args, NULL, SPI_OK_SELECT);
 		if (SPI_processed == 0)
 			continue;			/* dropped, or no longer online: just forget */
+		{
+			bool		isnull;
+			Oid			target = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
+																SPI_tuptable->tupdesc, 1, &isnull));
+
+			if (get_rel_name(target) == NULL)
+				continue;		/* its table is gone: nothing to push */
+		}
 		for (int i = 0; i < nclaims; i++)
 			if (strcmp(claims[i].feature_set, name) == 0)
 				mine[nmine++] = claims[i];
@@ -423,6 +434,8 @@ drain_batch(char **error)
 
 	if (npushes > 0 && !fsb_redis_push(redis, pushes, npushes, error))
 	{
+		/* the message lives in SPI's memory, which SPI_finish frees */
+		*error = MemoryContextStrdup(batch_cxt, *error);
 		SPI_finish();
 		PopActiveSnapshot();
 		AbortCurrentTransaction();

@@ -35,7 +35,7 @@ redis_stop; redis_start --requirepass "$PW"; ok $? "Redis now wants a password"
 echo "$WRONG" > "$PWFILE"; chown postgres "$PWFILE"; chmod 600 "$PWFILE"
 q -c "ALTER SYSTEM SET fs_backfill.redis_password_file = '$PWFILE'" -c "SELECT pg_reload_conf()" >/dev/null
 q -c "SELECT fs_backfill('pw', '2025-03-01', '2025-03-01')" >/dev/null
-wait_for 10 "SELECT last_error LIKE '%AUTH%' FROM fs_backfill.worker_status()"
+wait_for 10 "SELECT last_error LIKE '%could not authenticate%' FROM fs_backfill.worker_status()"
 ok $? "a wrong password is reported: $(q -c "SELECT last_error FROM fs_backfill.worker_status()")"
 
 # the right one, from the file

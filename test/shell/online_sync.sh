@@ -62,6 +62,11 @@ is "$(rcli hget fs:users:8 clicks)" "-1" "while the others got the new values"
 q -c "SELECT fs_online_resync('users')" >/dev/null
 converged; ok $? "fs_online_resync brings it back in line"
 
+# a key of another type in our namespace does not stall the queue
+rcli set fs:users:9 not-a-hash >/dev/null
+q -c "UPDATE ev SET clicks = clicks + 3 WHERE user_id = 9" -c "SELECT fs_backfill('users', '2025-03-06', '2025-03-06')" >/dev/null
+converged; ok $? "a key that is not a hash is replaced, and the queue drains"
+
 # an entity whose rows all left the interval is deleted from Redis
 q -c "DELETE FROM ev WHERE user_id = 11" >/dev/null
 q -c "SELECT fs_backfill('users', '2025-03-01', '2025-03-06', allow_empty => true)" >/dev/null
