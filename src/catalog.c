@@ -75,6 +75,23 @@ get_text(int column, MemoryContext cxt)
 FsbFeatureSet *
 fsb_catalog_load(const char *name)
 {
+	FsbFeatureSet *fs = fsb_catalog_find(name);
+
+	if (fs == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("feature set \"%s\" does not exist", name),
+				 errhint("Register it with fs_create_feature_set(), or list them in fs_backfill.feature_sets.")));
+	return fs;
+}
+
+/*
+ * Reads a feature set, or returns NULL when there is none.
+ * The result lives in the caller's memory context.
+ */
+FsbFeatureSet *
+fsb_catalog_find(const char *name)
+{
 	MemoryContext cxt = CurrentMemoryContext;
 	FsbSavedUser saved;
 	Oid			types[1] = {TEXTOID};
@@ -89,14 +106,14 @@ fsb_catalog_load(const char *name)
 	fsb_spi_exec("SELECT target, entity_columns, time_column, source,"
 				 " backfill_start, partition_interval, resource_profile,"
 				 " (SELECT r.oid FROM pg_roles r WHERE r.rolname = created_by),"
-				 " online"
+				 " online, online_ttl"
 				 " FROM fs_backfill.feature_sets WHERE name = $1",
 				 1, types, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("feature set \"%s\" does not exist", name),
-				 errhint("Register it with fs_create_feature_set(), or list them in fs_backfill.feature_sets.")));
+	{
+		catalog_end(&saved);
+		return NULL;
+	}
 
 	fs = MemoryContextAllocZero(cxt, sizeof(FsbFeatureSet));
 	fs->name = MemoryContextStrdup(cxt, name);
@@ -132,6 +149,16 @@ fsb_catalog_load(const char *name)
 		fs->created_by = InvalidOid;
 	fs->online = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
 											SPI_tuptable->tupdesc, 9, &isnull));
+	{
+		Datum		ttl = SPI_getbinval(SPI_tuptable->vals[0],
+										SPI_tuptable->tupdesc, 10, &isnull);
+
+		if (!isnull)
+		{
+			fs->online_ttl = MemoryContextAlloc(cxt, sizeof(Interval));
+			memcpy(fs->online_ttl, DatumGetIntervalP(ttl), sizeof(Interval));
+		}
+	}
 	catalog_end(&saved);
 	return fs;
 }

@@ -69,14 +69,6 @@ enum
 	ARG_CHECKS
 };
 
-static char *
-qualified_name(Relation rel)
-{
-	return psprintf("%s.%s",
-					quote_identifier(get_namespace_name(RelationGetNamespace(rel))),
-					quote_identifier(RelationGetRelationName(rel)));
-}
-
 /*
  * Deletes the rows of target in the step's slice, then inserts the source's
  * rows for it.  The DELETE is ours (pinned search_path); the INSERT embeds
@@ -88,7 +80,7 @@ fsb_delete_insert(Relation target, const FsbStep *step, const FsbSource *src,
 				  const FsbFeatureSet *fs, int64 *deleted, int64 *inserted)
 {
 	char	   *delete_sql = psprintf("DELETE FROM %s WHERE %s",
-									  qualified_name(target),
+									  fsb_qualified_name(RelationGetNamespace(target), RelationGetRelationName(target)),
 									  fsb_time_range_sql(fs->time_column,
 														 step->slice_start,
 														 step->slice_stop));
@@ -123,7 +115,7 @@ delete_outside(Relation target, const FsbStep *step, const FsbPlan *plan)
 	const char *col = quote_identifier(plan->fs->time_column);
 	bool		with_nulls = TIMESTAMP_IS_NOBEGIN(step->slice_start);
 	char	   *sql = psprintf("DELETE FROM %s WHERE (%s)%s",
-							   qualified_name(target),
+							   fsb_qualified_name(RelationGetNamespace(target), RelationGetRelationName(target)),
 							   fsb_time_range_sql(plan->fs->time_column,
 												  step->slice_start,
 												  step->slice_stop),
@@ -239,15 +231,6 @@ exchange_swaps(Relation target, const FsbPlan *plan, const FsbFeatureSet *fs,
 	}
 }
 
-static void
-require_arg(FunctionCallInfo fcinfo, int argno, const char *argname)
-{
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("argument %s must not be null", argname)));
-}
-
 /*
  * The body of both fs_backfill() signatures; start and stop are DT_NOBEGIN
  * when not given.
@@ -269,10 +252,10 @@ run_backfill(FunctionCallInfo fcinfo, TimestampTz start, TimestampTz stop)
 	int			nest;
 	int64		run_id;
 
-	require_arg(fcinfo, ARG_FEATURE_SET, "feature_set");
-	require_arg(fcinfo, ARG_RESET, "reset");
-	require_arg(fcinfo, ARG_STRATEGY, "strategy");
-	require_arg(fcinfo, ARG_ALLOW_EMPTY, "allow_empty");
+	fsb_require_arg(fcinfo, ARG_FEATURE_SET, "feature_set");
+	fsb_require_arg(fcinfo, ARG_RESET, "reset");
+	fsb_require_arg(fcinfo, ARG_STRATEGY, "strategy");
+	fsb_require_arg(fcinfo, ARG_ALLOW_EMPTY, "allow_empty");
 	reset = PG_GETARG_BOOL(ARG_RESET);
 	allow_empty = PG_GETARG_BOOL(ARG_ALLOW_EMPTY);
 	requested = fsb_strategy_from_text(text_to_cstring(PG_GETARG_TEXT_PP(ARG_STRATEGY)));
@@ -388,15 +371,10 @@ run_backfill(FunctionCallInfo fcinfo, TimestampTz start, TimestampTz stop)
 Datum
 fs_backfill_text(PG_FUNCTION_ARGS)
 {
-	TimestampTz start = DT_NOBEGIN;
-	TimestampTz stop = DT_NOBEGIN;
+	TimestampTz start;
+	TimestampTz stop;
 
-	if (!PG_ARGISNULL(ARG_START))
-		start = fsb_time_from_text(text_to_cstring(PG_GETARG_TEXT_PP(ARG_START)),
-								   "start_time", false);
-	if (!PG_ARGISNULL(ARG_STOP))
-		stop = fsb_time_from_text(text_to_cstring(PG_GETARG_TEXT_PP(ARG_STOP)),
-								  "stop_time", true);
+	fsb_time_args(fcinfo, ARG_START, &start, &stop);
 	PG_RETURN_INT64(run_backfill(fcinfo, start, stop));
 }
 

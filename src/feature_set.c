@@ -33,16 +33,6 @@
 PG_FUNCTION_INFO_V1(fs_create_feature_set);
 PG_FUNCTION_INFO_V1(fs_drop_feature_set);
 
-/* Raises null_value_not_allowed for a NULL argument that has no default. */
-static void
-require_arg(FunctionCallInfo fcinfo, int argno, const char *argname)
-{
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("argument %s must not be null", argname)));
-}
-
 /*
  * Checks a feature set name: [a-z_][a-z0-9_]{0,62}.
  */
@@ -103,7 +93,7 @@ fs_create_feature_set(PG_FUNCTION_ARGS)
 
 	for (int i = 0; i < lengthof(argnames); i++)
 		if (argnames[i])
-			require_arg(fcinfo, i, argnames[i]);
+			fsb_require_arg(fcinfo, i, argnames[i]);
 
 	memset(&fs, 0, sizeof(fs));
 	fs.name = text_to_cstring(PG_GETARG_TEXT_PP(0));
@@ -205,7 +195,7 @@ fs_drop_feature_set(PG_FUNCTION_ARGS)
 	FsbFeatureSet *fs;
 	char	   *relname;
 
-	require_arg(fcinfo, 0, "name");
+	fsb_require_arg(fcinfo, 0, "name");
 	fs = fsb_catalog_load(text_to_cstring(PG_GETARG_TEXT_PP(0)));
 	relname = get_rel_name(fs->target);
 	if (relname != NULL)

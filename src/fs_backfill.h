@@ -19,6 +19,7 @@
 
 #include "access/attnum.h"
 #include "datatype/timestamp.h"
+#include "fmgr.h"
 #include "nodes/pg_list.h"
 #include "storage/lockdefs.h"
 #include "tcop/dest.h"
@@ -46,6 +47,7 @@ typedef struct FsbFeatureSet
 	char	   *resource_profile;
 	Oid			created_by;
 	bool		online;
+	Interval   *online_ttl;		/* NULL: no expiry */
 } FsbFeatureSet;
 
 /*
@@ -139,10 +141,15 @@ extern void fsb_spi_exec(const char *sql, int nargs, Oid *types, Datum *values,
 						 const char *nulls, int expected);
 extern int64 fsb_spi_count(const char *sql, int nargs, Oid *types,
 						   Datum *values);
+extern char *fsb_qualified_name(Oid namespace, const char *relname);
+extern void fsb_require_arg(FunctionCallInfo fcinfo, int argno,
+							const char *argname);
 
 /* timearg.c */
 extern TimestampTz fsb_time_from_text(const char *text, const char *argname,
 									  bool is_stop);
+extern void fsb_time_args(FunctionCallInfo fcinfo, int start_arg,
+						  TimestampTz *start, TimestampTz *stop);
 extern void fsb_check_finite(TimestampTz t, const char *argname);
 extern void fsb_resolve_interval(const FsbFeatureSet *fs, TimestampTz *start,
 								 TimestampTz *stop);
@@ -170,6 +177,7 @@ typedef struct FsbRunInfo
 	TimestampTz started_at;
 } FsbRunInfo;
 
+extern FsbFeatureSet *fsb_catalog_find(const char *name);
 extern FsbFeatureSet *fsb_catalog_load(const char *name);
 extern void fsb_catalog_insert(const FsbFeatureSet *fs, bool online,
 							   Datum online_ttl, bool online_ttl_null,

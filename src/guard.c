@@ -23,7 +23,9 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "executor/spi.h"
+#include "fmgr.h"
 #include "miscadmin.h"
+#include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
@@ -133,4 +135,26 @@ fsb_spi_count(const char *sql, int nargs, Oid *types, Datum *values)
 	fsb_unpin_search_path(nest);
 	SPI_finish();
 	return count;
+}
+
+/*
+ * "schema"."relation", quoted, for the SQL the extension writes.
+ */
+char *
+fsb_qualified_name(Oid namespace, const char *relname)
+{
+	return psprintf("%s.%s", quote_identifier(get_namespace_name(namespace)),
+					quote_identifier(relname));
+}
+
+/*
+ * Raises null_value_not_allowed for a NULL argument that has no default.
+ */
+void
+fsb_require_arg(FunctionCallInfo fcinfo, int argno, const char *argname)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument %s must not be null", argname)));
 }

@@ -382,9 +382,10 @@ fsb_partition_create(Oid target_relid, TimestampTz range_start,
 					 TimestampTz range_stop)
 {
 	Relation	target = table_open(target_relid, NoLock);
-	const char *nsp = quote_identifier(get_namespace_name(RelationGetNamespace(target)));
-	const char *parent = quote_identifier(RelationGetRelationName(target));
 	char	   *name = partition_name(target, range_start);
+	const char *parent = fsb_qualified_name(RelationGetNamespace(target),
+											RelationGetRelationName(target));
+	const char *child = fsb_qualified_name(RelationGetNamespace(target), name);
 	Oid			tablespace = target->rd_rel->reltablespace;
 	FsbSavedUser saved;
 	char	   *sql;
@@ -392,16 +393,16 @@ fsb_partition_create(Oid target_relid, TimestampTz range_start,
 	Oid			owner;
 	Oid			nspid;
 
-	sql = psprintf("CREATE TABLE %s.%s (LIKE %s.%s INCLUDING DEFAULTS"
+	sql = psprintf("CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS"
 				   " INCLUDING CONSTRAINTS INCLUDING STORAGE"
 				   " INCLUDING GENERATED INCLUDING COMMENTS)%s%s;"
-				   " ALTER TABLE %s.%s ATTACH PARTITION %s.%s"
+				   " ALTER TABLE %s ATTACH PARTITION %s"
 				   " FOR VALUES FROM (%s) TO (%s)",
-				   nsp, quote_identifier(name), nsp, parent,
+				   child, parent,
 				   OidIsValid(tablespace) ? " TABLESPACE " : "",
 				   OidIsValid(tablespace) ?
 				   quote_identifier(get_tablespace_name(tablespace)) : "",
-				   nsp, parent, nsp, quote_identifier(name),
+				   parent, child,
 				   TIMESTAMP_IS_NOBEGIN(range_start) ? "MINVALUE" :
 				   quote_literal_cstr(fsb_format_time(range_start)),
 				   TIMESTAMP_IS_NOEND(range_stop) ? "MAXVALUE" :

@@ -95,9 +95,9 @@ fsb_count_rows(Relation target, const char *time_column, TimestampTz start,
 
 	values[0] = TimestampTzGetDatum(start);
 	values[1] = TimestampTzGetDatum(stop);
-	return fsb_spi_count(psprintf("SELECT count(*) FROM %s.%s WHERE %s",
-								  quote_identifier(get_namespace_name(RelationGetNamespace(target))),
-								  quote_identifier(RelationGetRelationName(target)),
+	return fsb_spi_count(psprintf("SELECT count(*) FROM %s WHERE %s",
+								  fsb_qualified_name(RelationGetNamespace(target),
+													 RelationGetRelationName(target)),
 								  fsb_time_range_sql(time_column, start, stop)),
 						 2, types, values);
 }
@@ -303,26 +303,15 @@ fs_backfill_plan(PG_FUNCTION_ARGS)
 	Relation	target;
 	FsbSource  *src;
 	FsbPlan    *plan;
-	TimestampTz start = DT_NOBEGIN;
-	TimestampTz stop = DT_NOBEGIN;
+	TimestampTz start;
+	TimestampTz stop;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("argument feature_set must not be null")));
-	if (PG_ARGISNULL(3))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("argument reset must not be null")));
+	fsb_require_arg(fcinfo, 0, "feature_set");
+	fsb_require_arg(fcinfo, 3, "reset");
 
 	InitMaterializedSRF(fcinfo, 0);
 	fs = fsb_catalog_load(text_to_cstring(PG_GETARG_TEXT_PP(0)));
-	if (!PG_ARGISNULL(1))
-		start = fsb_time_from_text(text_to_cstring(PG_GETARG_TEXT_PP(1)),
-								   "start_time", false);
-	if (!PG_ARGISNULL(2))
-		stop = fsb_time_from_text(text_to_cstring(PG_GETARG_TEXT_PP(2)),
-								  "stop_time", true);
+	fsb_time_args(fcinfo, 1, &start, &stop);
 	fsb_resolve_interval(fs, &start, &stop);
 
 	target = fsb_open_target(fs, AccessShareLock);

@@ -88,9 +88,8 @@ queue_entities(Relation target, const FsbFeatureSet *fs, TimestampTz start,
 			   TimestampTz stop, bool everything, const char *guard,
 			   int64 run_marker)
 {
-	const char *rel = psprintf("%s.%s",
-							   quote_identifier(get_namespace_name(RelationGetNamespace(target))),
-							   quote_identifier(RelationGetRelationName(target)));
+	const char *rel = fsb_qualified_name(RelationGetNamespace(target),
+										 RelationGetRelationName(target));
 	const char *time = quote_identifier(fs->time_column);
 	StringInfoData keys;
 	StringInfoData texts;
@@ -233,10 +232,7 @@ fs_online_resync(PG_FUNCTION_ARGS)
 {
 	FsbFeatureSet *fs;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("argument feature_set must not be null")));
+	fsb_require_arg(fcinfo, 0, "feature_set");
 	fs = fsb_catalog_load(text_to_cstring(PG_GETARG_TEXT_PP(0)));
 	if (!fs->online)
 		ereport(ERROR,

@@ -258,9 +258,9 @@ fsb_source_insert_sql(const FsbSource *src, Relation target,
 		appendStringInfo(&cols, "%s%s", i > 0 ? ", " : "",
 						 quote_identifier(NameStr(attr->attname)));
 	}
-	appendStringInfo(&sql, "INSERT INTO %s.%s (%s) SELECT ",
-					 quote_identifier(get_namespace_name(RelationGetNamespace(into))),
-					 quote_identifier(RelationGetRelationName(into)),
+	appendStringInfo(&sql, "INSERT INTO %s (%s) SELECT ",
+					 fsb_qualified_name(RelationGetNamespace(into),
+										RelationGetRelationName(into)),
 					 cols.data);
 	for (int i = 0; i < src->natts; i++)
 	{

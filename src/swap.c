@@ -99,9 +99,9 @@ count_partition(Relation part)
 	if (all_visible)
 		return rows;
 
-	return fsb_spi_count(psprintf("SELECT count(*) FROM ONLY %s.%s",
-								  quote_identifier(get_namespace_name(RelationGetNamespace(part))),
-								  quote_identifier(RelationGetRelationName(part))),
+	return fsb_spi_count(psprintf("SELECT count(*) FROM ONLY %s",
+								  fsb_qualified_name(RelationGetNamespace(part),
+													 RelationGetRelationName(part))),
 						 0, NULL, NULL);
 }
 
@@ -239,9 +239,9 @@ fsb_swap_abandon(Relation target, const FsbStep *step, const FsbFeatureSet *fs,
 						 quote_identifier(NameStr(attr->attname)));
 		attnums[n++] = attr->attnum;
 	}
-	appendStringInfo(&sql, " FROM %s.%s",
-					 quote_identifier(get_namespace_name(get_rel_namespace(transient))),
-					 quote_identifier(get_rel_name(transient)));
+	appendStringInfo(&sql, " FROM %s",
+					 fsb_qualified_name(get_rel_namespace(transient),
+										get_rel_name(transient)));
 	copy.text = sql.data;
 	copy.natts = n;
 	copy.target_attnum = attnums;

@@ -103,6 +103,22 @@ fsb_time_from_text(const char *text, const char *argname, bool is_stop)
 }
 
 /*
+ * Reads the text bounds at arguments start_arg and start_arg + 1; a NULL
+ * one is DT_NOBEGIN, "not given".
+ */
+void
+fsb_time_args(FunctionCallInfo fcinfo, int start_arg, TimestampTz *start,
+			  TimestampTz *stop)
+{
+	*start = PG_ARGISNULL(start_arg) ? DT_NOBEGIN :
+		fsb_time_from_text(text_to_cstring(PG_GETARG_TEXT_PP(start_arg)),
+						   "start_time", false);
+	*stop = PG_ARGISNULL(start_arg + 1) ? DT_NOBEGIN :
+		fsb_time_from_text(text_to_cstring(PG_GETARG_TEXT_PP(start_arg + 1)),
+						   "stop_time", true);
+}
+
+/*
  * Rejects infinite bounds given as timestamptz.
  */
 void

@@ -150,14 +150,12 @@ unix_ms(TimestampTz t)
  * in SPI's procedure memory, until SPI_finish.
  */
 static int
-build_pushes(const char *feature_set, Claim *claims, int nclaims,
+build_pushes(const FsbFeatureSet *fs, Claim *claims, int nclaims,
 			 FsbPush *pushes)
 {
-	FsbFeatureSet *fs = fsb_catalog_load(feature_set);
 	Relation	target = fsb_open_target(fs, AccessShareLock);
 	TupleDesc	desc = RelationGetDescr(target);
 	int			nkeys = list_length(fs->entity_columns);
-	Interval   *ttl = NULL;
 	TimestampTz now = GetCurrentTimestamp();
 	StringInfoData sql;
 	StringInfoData cols;
@@ -171,23 +169,6 @@ build_pushes(const char *feature_set, Claim *claims, int nclaims,
 	FmgrInfo   *outputs;
 	int			nest;
 	int			n = 0;
-
-	/* the feature set's TTL */
-	{
-		Oid			argtypes[1] = {TEXTOID};
-		Datum		args[1] = {CStringGetTextDatum(feature_set)};
-		bool		isnull;
-
-		fsb_spi_exec("SELECT online_ttl FROM fs_backfill.feature_sets WHERE name = $1",
-					 1, argtypes, args, NULL, SPI_OK_SELECT);
-		if (SPI_processed == 1)
-		{
-			Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-
-			if (!isnull)
-				ttl = DatumGetIntervalP(datumCopy(d, false, sizeof(Interval)));
-		}
-	}
 
 	/* value columns: all but the keys and the time */
 	initStringInfo(&cols);
@@ -240,13 +221,13 @@ build_pushes(const char *feature_set, Claim *claims, int nclaims,
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
 					 "SELECT u.ord, l.* FROM unnest(%s) WITH ORDINALITY AS u(%s, ord)"
-					 " LEFT JOIN LATERAL (SELECT t.%s%s FROM %s.%s t WHERE %s"
+					 " LEFT JOIN LATERAL (SELECT t.%s%s FROM %s t WHERE %s"
 					 " AND t.%s IS NOT NULL ORDER BY t.%s DESC LIMIT 1) l ON true"
 					 " ORDER BY u.ord",
 					 unnest.data, names.data, quote_identifier(fs->time_column),
 					 cols.data,
-					 quote_identifier(get_namespace_name(RelationGetNamespace(target))),
-					 quote_identifier(RelationGetRelationName(target)),
+					 fsb_qualified_name(RelationGetNamespace(target),
+										RelationGetRelationName(target)),
 					 match.data, quote_identifier(fs->time_column),
 					 quote_identifier(fs->time_column));
 	table_close(target, NoLock);
@@ -287,7 +268,7 @@ build_pushes(const char *feature_set, Claim *claims, int nclaims,
 
 		deconstruct_array(entity, TEXTOID, -1, false, TYPALIGN_INT, &parts, NULL, &nparts);
 		initStringInfo(&key);
-		appendStringInfo(&key, "fs:%s", feature_set);
+		appendStringInfo(&key, "fs:%s", fs->name);
 		for (int k = 0; k < nparts; k++)
 			appendStringInfo(&key, ":%s", TextDatumGetCString(parts[k]));
 
@@ -301,10 +282,10 @@ build_pushes(const char *feature_set, Claim *claims, int nclaims,
 			p->delete = true;	/* no row left */
 			continue;
 		}
-		if (ttl)
+		if (fs->online_ttl)
 		{
 			TimestampTz expires = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
-																		  time, IntervalPGetDatum(ttl)));
+																		  time, IntervalPGetDatum(fs->online_ttl)));
 
 			if (expires <= now)
 			{
@@ -409,27 +390,17 @@ drain_batch(char **error)
 	foreach(lc, sets)
 	{
 		const char *name = strVal(lfirst(lc));
+		FsbFeatureSet *fs = fsb_catalog_find(name);
 		Claim	   *mine = palloc(sizeof(Claim) * nclaims);
 		int			nmine = 0;
-		Oid			argtypes[1] = {TEXTOID};
-		Datum		args[1] = {CStringGetTextDatum(name)};
 
-		fsb_spi_exec("SELECT target FROM fs_backfill.feature_sets WHERE name = $1 AND online",
-					 1, argtypes, args, NULL, SPI_OK_SELECT);
-		if (SPI_processed == 0)
-			continue;			/* dropped, or no longer online: just forget */
-		{
-			bool		isnull;
-			Oid			target = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
-																SPI_tuptable->tupdesc, 1, &isnull));
-
-			if (get_rel_name(target) == NULL)
-				continue;		/* its table is gone: nothing to push */
-		}
+		/* dropped, no longer online, or its table gone: just forget */
+		if (fs == NULL || !fs->online || get_rel_name(fs->target) == NULL)
+			continue;
 		for (int i = 0; i < nclaims; i++)
 			if (strcmp(claims[i].feature_set, name) == 0)
 				mine[nmine++] = claims[i];
-		npushes += build_pushes(name, mine, nmine, pushes + npushes);
+		npushes += build_pushes(fs, mine, nmine, pushes + npushes);
 	}
 
 	if (npushes > 0 && !fsb_redis_push(redis, pushes, npushes, error))
