@@ -14,9 +14,18 @@ q() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 rcli() { redis-cli -p "$FSB_REDIS_PORT" "$@"; }
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
-wait_empty() { while [ "$(q -c "SELECT count(*) FROM fs_backfill.online_queue")" != "0" ]; do sleep 0.05; done; }
+pushed() { q -c "SELECT pushed FROM fs_backfill.worker_status()"; }
+# waits for N more pushes (a cheap read of shared memory: a count(*) of the
+# queue every 50 ms would compete with the worker for the CPU), then for the
+# queue to be empty
+wait_drained() {
+    local target=$(($1 + N))
+    while [ "$(pushed)" -lt "$target" ]; do sleep 0.05; done
+    while [ "$(q -c "SELECT count(*) FROM fs_backfill.online_queue")" != "0" ]; do sleep 0.05; done
+}
 vacuums() { q -c "SELECT vacuum_count FROM pg_stat_all_tables WHERE relid = 'fs_backfill.online_queue'::regclass"; }
 qsize() { q -c "SELECT pg_total_relation_size('fs_backfill.online_queue')"; }
+relfile() { q -c "SELECT pg_relation_filenode('fs_backfill.online_queue')"; }
 hold_worker() {    # point the worker at nothing, so a fill is not drained meanwhile
     q -c "ALTER SYSTEM SET fs_backfill.redis_url = 'redis://127.0.0.1:1'" -c "SELECT pg_reload_conf()" >/dev/null
     sleep 1
@@ -43,22 +52,30 @@ SELECT fs_create_feature_set('bo', 'bo_feat', ARRAY['entity_id'], 'feature_time'
 SQL
 sleep 1   # the worker notices the new extension
 
-drain_once() {    # fill the queue with every entity while the worker is held, then time the drain
-    local t0 v0 secs
+# fills the queue with every entity while the worker is held, then times the
+# drain; sets secs (the drain) and full (the queue's size when full)
+drain_once() {
+    local t0 f0 p0
     hold_worker
+    p0=$(pushed)
     q -c "SELECT fs_online_resync('bo')" >/dev/null
-    v0=$(vacuums)
+    full=$(qsize)
+    f0=$(relfile)
     t0=$(now)
     release_worker
-    wait_empty
+    wait_drained "$p0"
     secs=$(since "$t0")
-    # the worker VACUUMs the queue once it ran empty: wait for it (stats lag)
-    for _ in $(seq 1 100); do [ "$(vacuums)" != "$v0" ] && break; sleep 0.1; done
-    echo "$secs"
+    # the worker TRUNCATEs (new file) or VACUUMs the queue once it ran empty
+    for _ in $(seq 1 100); do
+        [ "$(relfile)" != "$f0" ] || [ "$(vacuums)" != "$v0" ] && break
+        sleep 0.1
+    done
 }
-secs=$(drain_once)
+v0=$(vacuums)
+drain_once
 rate=$(awk -v n="$N" -v s="$secs" 'BEGIN { printf "%.0f", n / s }')
 size1=$(qsize)
+full1=$full
 keys=$(rcli dbsize)
 
 base=$(redis-benchmark -p "$FSB_REDIS_PORT" -c 1 -P 100 -n "$N" -r "$N" -q \
@@ -66,8 +83,9 @@ base=$(redis-benchmark -p "$FSB_REDIS_PORT" -c 1 -P 100 -n "$N" -r "$N" -q \
          f4 123.456789 f5 1234.56789 _ts 2025-03-01T00:00:00.000000Z 2>/dev/null |
        tr '\r' '\n' | grep "requests per second" | tail -1 | sed 's/.*: \([0-9.]*\) requests per second.*/\1/')
 
-for _ in 1 2 3; do drain_once >/dev/null; done
+for _ in 1 2 3; do v0=$(vacuums); drain_once; done
 size4=$(qsize)
+full4=$full
 
 # latency: one-row backfills, commit to the value readable in Redis
 q >/dev/null <<'SQL'
@@ -95,5 +113,7 @@ printf '%-62s %12s %12s %8.2f %10s\n' "drain rate, entities/s, vs redis-benchmar
 printf '%-62s %12s %12s %8s %10s\n' "commit to readable in Redis, median of 100 (ms)" "$p50" "-" "-" "< 50"
 printf '%-62s %12s %12s %8.2f %10s\n' "queue size (bytes) after 4 fills and drains vs after the first" "$size4" "$size1" \
     "$(awk -v a="$size4" -v b="$size1" 'BEGIN { print a / b }')" "< 2.00"
+printf '%-62s %12s %12s %8.2f %10s\n' "queue size (bytes) when full, 4th fill vs 1st" "$full4" "$full1" \
+    "$(awk -v a="$full4" -v b="$full1" 'BEGIN { print a / b }')" "-"
 printf 'drain of %s entities took %s s; Redis holds %s keys; latency p90 %s ms, max %s ms\n' "$N" "$secs" "$keys" "$p90" "$pmax"
 q -c "DROP EXTENSION fs_backfill CASCADE" -c "DROP TABLE bo_feat, lat_raw, lat_feat" >/dev/null 2>&1 || true

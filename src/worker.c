@@ -20,8 +20,9 @@
  * the worker backs off, doubling its wait up to 10 s, logging once per
  * change of state, not per attempt.
  *
- * Once the queue ran empty after many entries the worker VACUUMs it, so that
- * its size stays bounded however often it is filled and drained.
+ * Once the queue ran empty after many entries the worker TRUNCATEs it (or,
+ * when a backfill is queueing entries just then, VACUUMs it), so that its
+ * size stays bounded however often it is filled and drained.
  *
  * A Redis that lost its data (restarted empty, flushed) has lost the
  * sentinel key: the worker then queues every entity of every online
@@ -55,6 +56,7 @@
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/lmgr.h"
 #include "tcop/tcopprot.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -429,10 +431,41 @@ drain_batch(char **error)
 }
 
 /*
- * VACUUMs the queue once it ran empty after many entries, so that its next
- * fill reuses the space (and the empty tail is truncated) instead of growing
- * the table: autovacuum may not come by between a drain and the next fill.
- * Runs outside any transaction block, as autovacuum's vacuum() does.
+ * Empties the queue's files once it ran empty: TRUNCATE, as the extension
+ * owner, when the queue can be locked at once and holds no entry.  Holding
+ * ACCESS EXCLUSIVE, no transaction can be inserting entries meanwhile.
+ * Returns whether it did; a backfill queueing entries just then, or entries
+ * left behind, make it give up (the queue is VACUUMed instead).
+ */
+static bool
+truncate_empty_queue(void)
+{
+	bool		truncated = false;
+	Oid			queue;
+
+	begin_transaction("fs_backfill: truncating the drained queue");
+	queue = get_relname_relid("online_queue", get_namespace_oid(FSB_SCHEMA, false));
+	if (ConditionalLockRelationOid(queue, AccessExclusiveLock) &&
+		fsb_spi_count("SELECT count(*) FROM (SELECT FROM fs_backfill.online_queue LIMIT 1) q",
+					  0, NULL, NULL) == 0)
+	{
+		FsbSavedUser saved;
+
+		fsb_become_user(fsb_extension_owner(), &saved);
+		fsb_spi_exec("TRUNCATE fs_backfill.online_queue", 0, NULL, NULL, NULL,
+					 SPI_OK_UTILITY);
+		fsb_restore_user(&saved);
+		truncated = true;
+	}
+	commit_transaction();
+	return truncated;
+}
+
+/*
+ * VACUUMs the queue, so that its next fill reuses the space instead of
+ * growing the table: autovacuum may not come by between a drain and the
+ * next fill.  Runs outside any transaction block, as autovacuum's vacuum()
+ * does, as the worker's role (VACUUM skips a table it does not own).
  */
 static void
 vacuum_queue(void)
@@ -607,7 +640,8 @@ fsb_worker_main(Datum main_arg)
 				if (up && drained >= FSB_VACUUM_AFTER)
 				{
 					MemoryContextSwitchTo(old);
-					vacuum_queue();
+					if (!truncate_empty_queue())
+						vacuum_queue();
 					drained = 0;
 				}
 				MemoryContextSwitchTo(old);
