@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Online sync benchmark, each figure beside its baseline in one run:
-#   1. draining 1,000,000 queued entities (5 feature columns) into Redis, vs
-#      redis-benchmark -c 1 -P 100 writing the same HSET payload;
+#   1. draining 1,000,000 queued entities (5 feature columns) into an empty
+#      Redis, vs redis-benchmark -c 1 -P 100 writing the same HSET payload
+#      into an empty Redis: the median of four rounds' ratios;
 #   2. latency from the commit of a one-row backfill to the value readable
 #      in Redis, over 100 runs;
 #   3. the queue table's size after the first drain of 1,000,000 entities and
@@ -37,6 +38,7 @@ release_worker() {
 echo "setting up $N entities ..."
 q -c "DROP EXTENSION IF EXISTS fs_backfill CASCADE" -c "DROP TABLE IF EXISTS bo_feat, lat_raw, lat_feat" >/dev/null 2>&1 || true
 rcli flushall >/dev/null
+rcli set fs_backfill:sentinel 1 >/dev/null    # nothing to resync at creation
 q >/dev/null <<SQL
 CREATE EXTENSION fs_backfill;
 CREATE TABLE bo_feat (entity_id bigint NOT NULL, feature_time timestamptz NOT NULL,
@@ -52,12 +54,18 @@ SELECT fs_create_feature_set('bo', 'bo_feat', ARRAY['entity_id'], 'feature_time'
 SQL
 sleep 1   # the worker notices the new extension
 
+# an empty Redis that the worker does not take for one that lost its data
+empty_redis() { printf 'MULTI\nFLUSHALL\nSET fs_backfill:sentinel 1\nEXEC\n' | rcli >/dev/null; }
+
 # fills the queue with every entity while the worker is held, then times the
-# drain; sets secs (the drain) and full (the queue's size when full)
+# drain into an empty Redis; sets secs (the drain) and full (the queue's size
+# when full)
 drain_once() {
-    local t0 f0 p0
+    local t0 f0 p0 v0
     hold_worker
+    empty_redis
     p0=$(pushed)
+    v0=$(vacuums)
     q -c "SELECT fs_online_resync('bo')" >/dev/null
     full=$(qsize)
     f0=$(relfile)
@@ -71,21 +79,32 @@ drain_once() {
         sleep 0.1
     done
 }
-v0=$(vacuums)
-drain_once
-rate=$(awk -v n="$N" -v s="$secs" 'BEGIN { printf "%.0f", n / s }')
-size1=$(qsize)
-full1=$full
-keys=$(rcli dbsize)
+# redis-benchmark writing the same hashes into an empty Redis, entities/s
+baseline_once() {
+    empty_redis
+    redis-benchmark -p "$FSB_REDIS_PORT" -c 1 -P 100 -n "$N" -r "$N" -q \
+        HSET "fs:bench:__rand_int__" f1 0.123456789 f2 1.23456789 f3 12.3456789 \
+        f4 123.456789 f5 1234.56789 _ts 2025-03-01T00:00:00.000000Z 2>/dev/null |
+      tr '\r' '\n' | grep "requests per second" | tail -1 | sed 's/.*: \([0-9.]*\) requests per second.*/\1/'
+}
 
-base=$(redis-benchmark -p "$FSB_REDIS_PORT" -c 1 -P 100 -n "$N" -r "$N" -q \
-         HSET "fs:bench:__rand_int__" f1 0.123456789 f2 1.23456789 f3 12.3456789 \
-         f4 123.456789 f5 1234.56789 _ts 2025-03-01T00:00:00.000000Z 2>/dev/null |
-       tr '\r' '\n' | grep "requests per second" | tail -1 | sed 's/.*: \([0-9.]*\) requests per second.*/\1/')
-
-for _ in 1 2 3; do v0=$(vacuums); drain_once; done
+# four rounds, each a drain beside a baseline run: the machine is noisy, so
+# the figure is the median of the rounds' ratios; the queue is drained and
+# refilled between rounds, for its size
+rates=() bases=() ratios=()
+for round in 1 2 3 4; do
+    echo "round $round ..."
+    drain_once
+    rate=$(awk -v n="$N" -v s="$secs" 'BEGIN { printf "%.0f", n / s }')
+    [ "$round" = 1 ] && { size1=$(qsize); full1=$full; keys=$(rcli dbsize); first_secs=$secs; }
+    base=$(baseline_once)
+    rates+=("$rate"); bases+=("$base")
+    ratios+=("$(awk -v a="$rate" -v b="$base" 'BEGIN { printf "%.3f", a / b }')")
+done
 size4=$(qsize)
 full4=$full
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (v[int((NR + 1) / 2)] + v[int(NR / 2) + 1]) / 2 }'; }
+rate=$(median "${rates[@]}"); base=$(median "${bases[@]}"); ratio=$(median "${ratios[@]}")
 
 # latency: one-row backfills, commit to the value readable in Redis
 q >/dev/null <<'SQL'
@@ -109,11 +128,12 @@ p50=$(echo "$sorted" | sed -n 50p); p90=$(echo "$sorted" | sed -n 90p); pmax=$(e
 printf '\nfs_backfill online benchmark (%s entities, 5 feature columns, batch %s)\n' "$N" "$(q -c "SHOW fs_backfill.online_batch_size")"
 printf '%-62s %12s %12s %8s %10s\n' "figure" "value" "baseline" "ratio" "target"
 printf '%-62s %12s %12s %8.2f %10s\n' "drain rate, entities/s, vs redis-benchmark -c 1 -P 100 HSET" "$rate" "$base" \
-    "$(awk -v a="$rate" -v b="$base" 'BEGIN { print a / b }')" ">= 0.60"
+    "$ratio" ">= 0.60"
 printf '%-62s %12s %12s %8s %10s\n' "commit to readable in Redis, median of 100 (ms)" "$p50" "-" "-" "< 50"
 printf '%-62s %12s %12s %8.2f %10s\n' "queue size (bytes) after 4 fills and drains vs after the first" "$size4" "$size1" \
     "$(awk -v a="$size4" -v b="$size1" 'BEGIN { print a / b }')" "< 2.00"
 printf '%-62s %12s %12s %8.2f %10s\n' "queue size (bytes) when full, 4th fill vs 1st" "$full4" "$full1" \
     "$(awk -v a="$full4" -v b="$full1" 'BEGIN { print a / b }')" "-"
-printf 'drain of %s entities took %s s; Redis holds %s keys; latency p90 %s ms, max %s ms\n' "$N" "$secs" "$keys" "$p90" "$pmax"
+printf 'rounds (drain, baseline, ratio): %s\n' "$(for i in 0 1 2 3; do printf '%s/%s/%s  ' "${rates[$i]}" "${bases[$i]}" "${ratios[$i]}"; done)"
+printf 'first drain of %s entities took %s s; Redis held %s keys; latency p90 %s ms, max %s ms\n' "$N" "$first_secs" "$keys" "$p90" "$pmax"
 q -c "DROP EXTENSION fs_backfill CASCADE" -c "DROP TABLE bo_feat, lat_raw, lat_feat" >/dev/null 2>&1 || true

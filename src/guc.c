@@ -30,7 +30,7 @@ char	   *fsb_worker_role = NULL;
 char	   *fsb_redis_url = NULL;
 char	   *fsb_redis_password_file = NULL;
 int			fsb_redis_timeout = 2000;
-int			fsb_online_batch_size = 1000;
+int			fsb_online_batch_size = 10000;
 int			fsb_online_naptime = 1000;
 
 void
@@ -103,7 +103,7 @@ fsb_guc_init(void)
 							"Sets the number of queued entities the online worker pushes per transaction.",
 							NULL,
 							&fsb_online_batch_size,
-							1000, 1, 100000,
+							10000, 1, 1000000,
 							PGC_SIGHUP,
 							0,
 							NULL, NULL, NULL);

@@ -10,7 +10,8 @@
  * by at most that.
  *
  * Entities are written by EVALSHA of PUSH_SCRIPT, up to ENTITIES_PER_CALL
- * per call, each atomically: a hash whose _ts is later than the guard (the
+ * per call, sent without waiting (fsb_redis_send) and acknowledged
+ * together (fsb_redis_wait), each atomically: a hash whose _ts is later than the guard (the
  * run's stop) is newer than the backfill and is kept; otherwise the hash is
  * replaced (or deleted), with its expiry.  _ts strings have a fixed width, so they compare as the
  * instants they spell.
@@ -70,6 +71,7 @@ struct FsbRedis
 	redisContext *ctx;
 	char		endpoint[300];	/* host:port, for messages */
 	char		sha[41];
+	int			pending;		/* calls sent, replies not read yet */
 };
 
 typedef struct RedisUrl
@@ -318,8 +320,8 @@ fsb_redis_set_sentinel(FsbRedis *r, char **error)
 
 /*
  * Appends the EVALSHAs for the pushes to the output buffer, one per
- * ENTITIES_PER_CALL entities; returns how many.  The small strings it makes
- * live in the caller's memory context, reset after each batch.
+ * ENTITIES_PER_CALL entities; returns how many.  hiredis copies the
+ * arguments; the small strings made here live in the caller's memory context.
  */
 static int
 append_pushes(FsbRedis *r, const FsbPush *pushes, int n)
@@ -364,51 +366,76 @@ append_pushes(FsbRedis *r, const FsbPush *pushes, int n)
 }
 
 /*
- * Writes the pushes in one pipeline and reads every reply.  True when Redis
- * acknowledged them all; false with *error set otherwise (then any of them
- * may or may not have been applied: pushing again is harmless).
+ * Sends the pushes without waiting for Redis: it works on them while the
+ * caller reads the next ones.  False with *error set when the connection
+ * failed.  The replies are read by fsb_redis_wait().
  */
 bool
-fsb_redis_push(FsbRedis *r, const FsbPush *pushes, int n, char **error)
+fsb_redis_send(FsbRedis *r, const FsbPush *pushes, int n, char **error)
 {
-	for (int attempt = 0; attempt < 2; attempt++)
+	int			done = 0;
+
+	r->pending += append_pushes(r, pushes, n);
+	while (!done)
 	{
-		bool		noscript = false;
-		char	   *failure = NULL;
-
-		int			calls = append_pushes(r, pushes, n);
-
-		for (int i = 0; i < calls; i++)
+		if (redisBufferWrite(r->ctx, &done) != REDIS_OK)
 		{
-			redisReply *reply = NULL;
-
-			if (redisGetReply(r->ctx, (void **) &reply) != REDIS_OK || reply == NULL)
-			{
-				*error = psprintf("could not talk to Redis at %s: %s",
-								  r->endpoint, r->ctx->errstr);
-				return false;
-			}
-			if (reply->type == REDIS_REPLY_ERROR)
-			{
-				if (strncmp(reply->str, "NOSCRIPT", 8) == 0)
-					noscript = true;
-				else if (failure == NULL)
-					failure = psprintf("Redis at %s refused a push: %s",
-									   r->endpoint, reply->str);
-			}
-			freeReplyObject(reply);
-		}
-		if (failure)
-		{
-			*error = failure;
+			*error = psprintf("could not talk to Redis at %s: %s",
+							  r->endpoint, r->ctx->errstr);
 			return false;
 		}
-		if (!noscript)
-			return true;
-		/* Redis restarted or flushed its scripts: load ours again, redo. */
-		if (!load_script(r, error))
-			return false;
 	}
-	*error = psprintf("Redis at %s keeps forgetting the push script", r->endpoint);
-	return false;
+	return true;
+}
+
+/* Are replies to sent pushes still unread?  Then the connection is busy. */
+bool
+fsb_redis_busy(FsbRedis *r)
+{
+	return r->pending > 0;
+}
+
+/*
+ * Reads the replies to every push sent.  FSB_PUSH_DONE when Redis
+ * acknowledged them all.  FSB_PUSH_AGAIN when it had forgotten the push
+ * script (SCRIPT FLUSH): the script is loaded again, and the caller pushes
+ * the same entities again.  FSB_PUSH_FAILED with *error set otherwise.
+ * Unless done, any of the pushes may or may not have been applied: pushing
+ * them again is harmless.
+ */
+FsbPushResult
+fsb_redis_wait(FsbRedis *r, char **error)
+{
+	bool		noscript = false;
+	char	   *failure = NULL;
+
+	while (r->pending > 0)
+	{
+		redisReply *reply = NULL;
+
+		if (redisGetReply(r->ctx, (void **) &reply) != REDIS_OK || reply == NULL)
+		{
+			*error = psprintf("could not talk to Redis at %s: %s",
+							  r->endpoint, r->ctx->errstr);
+			return FSB_PUSH_FAILED;
+		}
+		r->pending--;
+		if (reply->type == REDIS_REPLY_ERROR)
+		{
+			if (strncmp(reply->str, "NOSCRIPT", 8) == 0)
+				noscript = true;
+			else if (failure == NULL)
+				failure = psprintf("Redis at %s refused a push: %s",
+								   r->endpoint, reply->str);
+		}
+		freeReplyObject(reply);
+	}
+	if (failure)
+	{
+		*error = failure;
+		return FSB_PUSH_FAILED;
+	}
+	if (noscript)
+		return load_script(r, error) ? FSB_PUSH_AGAIN : FSB_PUSH_FAILED;
+	return FSB_PUSH_DONE;
 }

@@ -33,7 +33,17 @@ extern FsbRedis *fsb_redis_connect(const char *url, const char *password_file,
 extern void fsb_redis_close(FsbRedis *r);
 extern int	fsb_redis_sentinel_present(FsbRedis *r, char **error);
 extern bool fsb_redis_set_sentinel(FsbRedis *r, char **error);
-extern bool fsb_redis_push(FsbRedis *r, const FsbPush *pushes, int n,
+/* What became of the pushes sent: see fsb_redis_wait(). */
+typedef enum FsbPushResult
+{
+	FSB_PUSH_DONE,
+	FSB_PUSH_AGAIN,
+	FSB_PUSH_FAILED
+} FsbPushResult;
+
+extern bool fsb_redis_send(FsbRedis *r, const FsbPush *pushes, int n,
 						   char **error);
+extern bool fsb_redis_busy(FsbRedis *r);
+extern FsbPushResult fsb_redis_wait(FsbRedis *r, char **error);
 
 #endif							/* FSB_REDIS_SINK_H */

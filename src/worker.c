@@ -29,7 +29,9 @@
  * feature set, and sets the sentinel again once that has committed.
  *
  * Memory: the worker's state lives in "fs_backfill worker"; each batch's in
- * "fs_backfill batch", reset after every batch.
+ * "fs_backfill batch", reset after every batch; each chunk's claims and
+ * pushes in "fs_backfill chunk" (not a child of the batch's: a reset would
+ * delete it), reset once the chunk is sent.
  *
  * Copyright (c) 2026, fs_backfill developers
  *
@@ -39,6 +41,10 @@
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
+
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "access/table.h"
 #include "access/xact.h"
@@ -58,6 +64,7 @@
 #include "storage/latch.h"
 #include "storage/lmgr.h"
 #include "tcop/tcopprot.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -76,11 +83,18 @@ PGDLLEXPORT void fsb_worker_main(Datum main_arg);
 /* Longest wait between attempts while Redis is down. */
 #define FSB_BACKOFF_MAX_MS 10000
 
+/* Entries claimed and sent at a time, within a batch. */
+#define FSB_CHUNK 1000
+
+/* drain_batch(): Redis had lost the push script; do the batch again. */
+#define FSB_BATCH_AGAIN (-2)
+
 /* Entries drained since the last VACUUM of the queue that call for one. */
 #define FSB_VACUUM_AFTER 10000
 
 static MemoryContext worker_cxt;
 static MemoryContext batch_cxt;
+static MemoryContext chunk_cxt;
 static FsbRedis *redis = NULL;
 static char *redis_url_in_use = NULL;
 static bool reconnect_wanted = false;	/* after a reload */
@@ -93,6 +107,18 @@ typedef struct Claim
 	Datum		entity;			/* text[] */
 	char	   *guard;
 } Claim;
+
+/* A feature set met in a batch: what its chunks need, looked up once. */
+typedef struct BatchSet
+{
+	char	   *name;
+	FsbFeatureSet *fs;			/* NULL: its entries are just dropped */
+	SPIPlanPtr	latest;			/* latest rows of a chunk's entities */
+	int			nkeys;
+	List	   *value_names;	/* the non-key, non-time columns */
+	FmgrInfo   *outputs;		/* their output functions */
+	int64		claimed;
+} BatchSet;
 
 void
 fsb_worker_register(void)
@@ -147,79 +173,81 @@ unix_ms(TimestampTz t)
 }
 
 /*
- * Builds the pushes for the claims of one feature set: reads each entity's
- * latest row.  Caller is in a transaction, connected to SPI; the pushes live
- * in SPI's procedure memory, until SPI_finish.
+ * Looks up a feature set met in a batch and prepares the query of its
+ * entities' latest rows: one text[] parameter per key column, zipped by
+ * unnest, each entity's row found by a LATERAL backward index scan.  Caller
+ * is in a transaction, connected to SPI; all lives until SPI_finish.
  */
-static int
-build_pushes(const FsbFeatureSet *fs, Claim *claims, int nclaims,
-			 FsbPush *pushes)
+static BatchSet *
+batch_set(const char *name)
 {
-	Relation	target = fsb_open_target(fs, AccessShareLock);
-	TupleDesc	desc = RelationGetDescr(target);
-	int			nkeys = list_length(fs->entity_columns);
-	TimestampTz now = GetCurrentTimestamp();
+	BatchSet   *set = palloc0(sizeof(BatchSet));
+	FsbFeatureSet *fs = fsb_catalog_find(name);
+	Relation	target;
+	TupleDesc	desc;
 	StringInfoData sql;
 	StringInfoData cols;
 	StringInfoData unnest;
 	StringInfoData names;
 	StringInfoData match;
-	List	   *value_names = NIL;
-	Oid		   *types = palloc(sizeof(Oid) * nkeys);
-	Datum	   *values = palloc(sizeof(Datum) * nkeys);
+	Oid		   *types;
 	ListCell   *lc;
-	FmgrInfo   *outputs;
+	List	   *value_types = NIL;
 	int			nest;
-	int			n = 0;
+
+	set->name = pstrdup(name);
+	/* dropped, no longer online, or its table gone: its entries are dropped */
+	if (fs == NULL || !fs->online || get_rel_name(fs->target) == NULL)
+		return set;
+	set->fs = fs;
+	set->nkeys = list_length(fs->entity_columns);
+	target = fsb_open_target(fs, AccessShareLock);
+	desc = RelationGetDescr(target);
 
 	/* value columns: all but the keys and the time */
 	initStringInfo(&cols);
-	for (int a = 0; a < desc->natts; a++)
+	for (int i = 0; i < desc->natts; i++)
 	{
-		Form_pg_attribute attr = TupleDescAttr(desc, a);
-		const char *name = NameStr(attr->attname);
+		Form_pg_attribute attr = TupleDescAttr(desc, i);
+		const char *attname = NameStr(attr->attname);
 		bool		is_key = false;
 
-		if (attr->attisdropped || strcmp(name, fs->time_column) == 0)
+		if (attr->attisdropped || strcmp(attname, fs->time_column) == 0)
 			continue;
 		foreach(lc, fs->entity_columns)
-			is_key |= strcmp(lfirst(lc), name) == 0;
+			is_key |= strcmp(lfirst(lc), attname) == 0;
 		if (is_key)
 			continue;
-		value_names = lappend(value_names, pstrdup(name));
-		appendStringInfo(&cols, ", t.%s", quote_identifier(name));
+		set->value_names = lappend(set->value_names, pstrdup(attname));
+		value_types = lappend_oid(value_types, attr->atttypid);
+		appendStringInfo(&cols, ", t.%s", quote_identifier(attname));
+	}
+	set->outputs = palloc(sizeof(FmgrInfo) * Max(1, list_length(value_types)));
+	foreach(lc, value_types)
+	{
+		Oid			func;
+		bool		varlena;
+
+		getTypeOutputInfo(lfirst_oid(lc), &func, &varlena);
+		fmgr_info(func, &set->outputs[foreach_current_index(lc)]);
 	}
 
-	/* one text[] parameter per key column, zipped by unnest */
 	initStringInfo(&unnest);
 	initStringInfo(&names);
 	initStringInfo(&match);
+	types = palloc(sizeof(Oid) * set->nkeys);
 	foreach(lc, fs->entity_columns)
 	{
 		int			k = foreach_current_index(lc);
 		AttrNumber	attnum = get_attnum(fs->target, lfirst(lc));
-		Oid			type = TupleDescAttr(desc, attnum - 1)->atttypid;
-		ArrayBuildState *astate = NULL;
 
-		for (int i = 0; i < nclaims; i++)
-		{
-			ArrayType  *entity = DatumGetArrayTypeP(claims[i].entity);
-			bool		isnull;
-			int			idx = k + 1;
-			Datum		v = array_get_element(PointerGetDatum(entity), 1, &idx,
-											  -1, -1, false, TYPALIGN_INT, &isnull);
-
-			astate = accumArrayResult(astate, v, isnull, TEXTOID, CurrentMemoryContext);
-		}
 		types[k] = TEXTARRAYOID;
-		values[k] = makeArrayResult(astate, CurrentMemoryContext);
 		appendStringInfo(&unnest, "%s$%d", k > 0 ? ", " : "", k + 1);
 		appendStringInfo(&names, "%sk%d", k > 0 ? ", " : "", k + 1);
 		appendStringInfo(&match, "%st.%s = CAST(u.k%d AS %s)", k > 0 ? " AND " : "",
 						 quote_identifier(lfirst(lc)), k + 1,
-						 format_type_be_qualified(type));
+						 format_type_be_qualified(TupleDescAttr(desc, attnum - 1)->atttypid));
 	}
-
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
 					 "SELECT u.ord, l.* FROM unnest(%s) WITH ORDINALITY AS u(%s, ord)"
@@ -235,40 +263,70 @@ build_pushes(const FsbFeatureSet *fs, Claim *claims, int nclaims,
 	table_close(target, NoLock);
 
 	nest = fsb_pin_search_path();
-	fsb_spi_exec(sql.data, nkeys, types, values, NULL, SPI_OK_SELECT);
+	/* one plan for all chunks: the custom plans of the first ones cost more */
+	set->latest = SPI_prepare_cursor(sql.data, set->nkeys, types, CURSOR_OPT_GENERIC_PLAN);
 	fsb_unpin_search_path(nest);
-	if (SPI_processed != (uint64) nclaims)
-		elog(ERROR, "latest rows: expected %d, got " UINT64_FORMAT, nclaims, SPI_processed);
+	if (set->latest == NULL)
+		elog(ERROR, "SPI_prepare failed: %s: %s", SPI_result_code_string(SPI_result), sql.data);
+	return set;
+}
 
-	/* output functions of the value columns, looked up once */
+/*
+ * Builds the pushes for the claims of one feature set, in the current
+ * memory context: reads each entity's latest row.
+ */
+static int
+build_pushes(const BatchSet *set, Claim *claims, int nclaims, FsbPush *pushes)
+{
+	const FsbFeatureSet *fs = set->fs;
+	int			nvalues = list_length(set->value_names);
+	TimestampTz now = GetCurrentTimestamp();
+	MemoryContext cxt = CurrentMemoryContext;
+	Datum	   *keys = palloc(sizeof(Datum) * set->nkeys);
+	SPITupleTable *rows;
+	int			nest;
+	int			rc;
+
+	for (int k = 0; k < set->nkeys; k++)
 	{
-		TupleDesc	rdesc = SPI_tuptable->tupdesc;
+		ArrayBuildState *astate = NULL;
 
-		outputs = palloc(sizeof(FmgrInfo) * list_length(value_names));
-		for (int v = 0; v < list_length(value_names); v++)
+		for (int i = 0; i < nclaims; i++)
 		{
-			Oid			func;
-			bool		varlena;
+			bool		isnull;
+			int			idx = k + 1;
+			Datum		v = array_get_element(claims[i].entity, 1, &idx,
+											  -1, -1, false, TYPALIGN_INT, &isnull);
 
-			getTypeOutputInfo(TupleDescAttr(rdesc, 2 + v)->atttypid, &func, &varlena);
-			fmgr_info(func, &outputs[v]);
+			astate = accumArrayResult(astate, v, isnull, TEXTOID, cxt);
 		}
+		keys[k] = makeArrayResult(astate, cxt);
 	}
+
+	nest = fsb_pin_search_path();
+	rc = SPI_execute_plan(set->latest, keys, NULL, true, 0);
+	fsb_unpin_search_path(nest);
+	MemoryContextSwitchTo(cxt); /* SPI returns in its own */
+	if (rc != SPI_OK_SELECT || SPI_processed != (uint64) nclaims)
+		elog(ERROR, "latest rows: expected %d, got " UINT64_FORMAT " (%s)",
+			 nclaims, SPI_processed, SPI_result_code_string(rc));
+	rows = SPI_tuptable;
 
 	for (int i = 0; i < nclaims; i++)
 	{
-		HeapTuple	row = SPI_tuptable->vals[i];
-		TupleDesc	rdesc = SPI_tuptable->tupdesc;
-		FsbPush    *p = &pushes[n++];
+		HeapTuple	row = rows->vals[i];
+		TupleDesc	rdesc = rows->tupdesc;
+		FsbPush    *p = &pushes[i];
 		bool		isnull;
-		Datum		time = SPI_getbinval(row, rdesc, 2, &isnull);
+		Datum		time = heap_getattr(row, 2, rdesc, &isnull);
 		StringInfoData key;
-		ArrayType  *entity = DatumGetArrayTypeP(claims[i].entity);
 		Datum	   *parts;
 		int			nparts;
 		int			f = 0;
+		ListCell   *lc;
 
-		deconstruct_array(entity, TEXTOID, -1, false, TYPALIGN_INT, &parts, NULL, &nparts);
+		deconstruct_array(DatumGetArrayTypeP(claims[i].entity), TEXTOID, -1, false,
+						  TYPALIGN_INT, &parts, NULL, &nparts);
 		initStringInfo(&key);
 		appendStringInfo(&key, "fs:%s", fs->name);
 		for (int k = 0; k < nparts; k++)
@@ -277,8 +335,6 @@ build_pushes(const FsbFeatureSet *fs, Claim *claims, int nclaims,
 		memset(p, 0, sizeof(FsbPush));
 		p->key = key.data;
 		p->guard = claims[i].guard;
-		p->fields = palloc(sizeof(char *) * (list_length(value_names) + 1));
-		p->values = palloc(sizeof(char *) * (list_length(value_names) + 1));
 		if (isnull)
 		{
 			p->delete = true;	/* no row left */
@@ -296,21 +352,24 @@ build_pushes(const FsbFeatureSet *fs, Claim *claims, int nclaims,
 			}
 			p->expire_at_ms = unix_ms(expires);
 		}
-		foreach(lc, value_names)
+		p->fields = palloc(sizeof(char *) * (nvalues + 1));
+		p->values = palloc(sizeof(char *) * (nvalues + 1));
+		foreach(lc, set->value_names)
 		{
 			int			v = foreach_current_index(lc);
-			Datum		d = SPI_getbinval(row, rdesc, 3 + v, &isnull);
+			Datum		d = heap_getattr(row, 3 + v, rdesc, &isnull);
 
 			if (isnull)
 				continue;		/* a NULL column is absent */
 			p->fields[f] = lfirst(lc);
-			p->values[f++] = OutputFunctionCall(&outputs[v], d);
+			p->values[f++] = OutputFunctionCall(&set->outputs[v], d);
 		}
 		p->fields[f] = "_ts";
 		p->values[f++] = fsb_redis_ts(DatumGetTimestampTz(time));
 		p->nfields = f;
 	}
-	return n;
+	SPI_freetuptable(rows);
+	return nclaims;
 }
 
 /* Records a push or an error per feature set, for fs_backfill.online_status. */
@@ -338,96 +397,182 @@ record_state(const char *feature_set, int64 pushed, const char *error)
 }
 
 /*
- * Drains one batch.  Returns the number of entries done, or -1 when Redis
- * failed (the transaction rolled back; the error is in *error).
+ * Claims up to "limit" entries with an id above "after", in the current
+ * memory context.  The locking subquery runs once, as an InitPlan (as an
+ * IN (...) the planner may rescan it), and the deletion finds the claimed
+ * ids by index whatever the queue's statistics said when the plan was
+ * made: it is kept, generic, for the worker's life.
  */
 static int
-drain_batch(char **error)
+claim_entries(int limit, int64 after, Claim *claims)
 {
-	Oid			types[1] = {INT4OID};
-	Datum		values[1] = {Int32GetDatum(fsb_online_batch_size)};
-	Claim	   *claims;
-	FsbPush    *pushes;
-	int			nclaims;
-	int			npushes = 0;
-	int			nest;
-	List	   *sets = NIL;
-	ListCell   *lc;
+	static SPIPlanPtr plan = NULL;
+	MemoryContext cxt = CurrentMemoryContext;
+	Datum		values[2] = {Int32GetDatum(limit), Int64GetDatum(after)};
+	FsbSavedUser saved;
+	int			rc;
+	int			n;
 
-	begin_transaction("fs_backfill: pushing to Redis");
-	nest = fsb_pin_search_path();
-	/* the CTE claims once; as an IN (...) the planner may rescan it */
-	fsb_spi_exec("WITH claimed AS MATERIALIZED"
-				 " (SELECT id FROM fs_backfill.online_queue"
-				 "   ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)"
-				 " DELETE FROM fs_backfill.online_queue q USING claimed"
-				 " WHERE q.id = claimed.id"
-				 " RETURNING q.id, q.feature_set, q.entity, q.guard_ts",
-				 1, types, values, NULL, SPI_OK_DELETE_RETURNING);
-	fsb_unpin_search_path(nest);
-	nclaims = (int) SPI_processed;
-	if (nclaims == 0)
+	fsb_become_user(fsb_extension_owner(), &saved);
+
+	if (plan == NULL)
 	{
-		commit_transaction();
-		return 0;
-	}
+		Oid			types[2] = {INT4OID, INT8OID};
+		SPIPlanPtr	p = SPI_prepare_cursor("DELETE FROM fs_backfill.online_queue"
+									   " WHERE id = ANY (ARRAY("
+									   "   SELECT id FROM fs_backfill.online_queue WHERE id > $2"
+									   "    ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED))"
+									   " RETURNING id, feature_set, entity, guard_ts",
+									   2, types, CURSOR_OPT_GENERIC_PLAN);
 
-	claims = palloc(sizeof(Claim) * nclaims);
-	for (int i = 0; i < nclaims; i++)
+		if (p == NULL || SPI_keepplan(p) != 0)
+			elog(ERROR, "could not prepare the claim of queued entities: %s",
+				 SPI_result_code_string(SPI_result));
+		plan = p;
+	}
+	rc = SPI_execute_plan(plan, values, NULL, false, 0);
+	fsb_restore_user(&saved);
+	MemoryContextSwitchTo(cxt); /* SPI returns in its own */
+	if (rc != SPI_OK_DELETE_RETURNING)
+		elog(ERROR, "claim of queued entities failed: %s", SPI_result_code_string(rc));
+
+	n = (int) SPI_processed;
+	for (int i = 0; i < n; i++)
 	{
 		HeapTuple	row = SPI_tuptable->vals[i];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
 
-		claims[i].id = DatumGetInt64(SPI_getbinval(row, desc, 1, &isnull));
-		claims[i].feature_set = SPI_getvalue(row, desc, 2);
-		claims[i].entity = datumCopy(SPI_getbinval(row, desc, 3, &isnull), false, -1);
-		claims[i].guard = SPI_getvalue(row, desc, 4);
-		if (!list_member(sets, makeString(claims[i].feature_set)))
-			sets = lappend(sets, makeString(claims[i].feature_set));
+		claims[i].id = DatumGetInt64(heap_getattr(row, 1, desc, &isnull));
+		claims[i].feature_set = TextDatumGetCString(heap_getattr(row, 2, desc, &isnull));
+		claims[i].entity = datumCopy(heap_getattr(row, 3, desc, &isnull), false, -1);
+		claims[i].guard = TextDatumGetCString(heap_getattr(row, 4, desc, &isnull));
 	}
+	SPI_freetuptable(SPI_tuptable);
+	return n;
+}
 
-	/* latest rows, feature set by feature set */
-	pushes = palloc(sizeof(FsbPush) * nclaims);
-	foreach(lc, sets)
+/* The batch's state of a feature set, made on first sight. */
+static BatchSet *
+find_batch_set(List **sets, const char *name)
+{
+	ListCell   *lc;
+	MemoryContext old;
+	BatchSet   *set;
+
+	foreach(lc, *sets)
 	{
-		const char *name = strVal(lfirst(lc));
-		FsbFeatureSet *fs = fsb_catalog_find(name);
-		Claim	   *mine = palloc(sizeof(Claim) * nclaims);
+		set = lfirst(lc);
+		if (strcmp(set->name, name) == 0)
+			return set;
+	}
+	old = MemoryContextSwitchTo(batch_cxt);
+	set = batch_set(name);
+	MemoryContextSwitchTo(batch_cxt);
+	*sets = lappend(*sets, set);
+	MemoryContextSwitchTo(old);
+	return set;
+}
+
+/*
+ * Claims and pushes one chunk of entries, in chunk_cxt.  Returns how many it
+ * claimed; 0 means the queue has nothing more for this batch.
+ */
+static int
+push_chunk(int limit, int64 *after, List **sets, int *pushed, char **error,
+		   bool *failed)
+{
+	MemoryContext old = MemoryContextSwitchTo(chunk_cxt);
+	Claim	   *claims = palloc(sizeof(Claim) * limit);
+	Claim	   *mine = palloc(sizeof(Claim) * limit);
+	FsbPush    *pushes = palloc(sizeof(FsbPush) * limit);
+	int			nclaims = claim_entries(limit, *after, claims);
+	int			npushes = 0;
+	ListCell   *lc;
+
+	/* the sets of this chunk, each met first in it or before */
+	for (int i = 0; i < nclaims; i++)
+		(void) find_batch_set(sets, claims[i].feature_set);
+
+	foreach(lc, *sets)
+	{
+		BatchSet   *set = lfirst(lc);
 		int			nmine = 0;
 
-		/* dropped, no longer online, or its table gone: just forget */
-		if (fs == NULL || !fs->online || get_rel_name(fs->target) == NULL)
-			continue;
 		for (int i = 0; i < nclaims; i++)
-			if (strcmp(claims[i].feature_set, name) == 0)
+			if (strcmp(claims[i].feature_set, set->name) == 0)
 				mine[nmine++] = claims[i];
-		npushes += build_pushes(fs, mine, nmine, pushes + npushes);
+		set->claimed += nmine;
+		if (set->fs != NULL && nmine > 0)
+			npushes += build_pushes(set, mine, nmine, pushes + npushes);
 	}
+	for (int i = 0; i < nclaims; i++)
+		*after = Max(*after, claims[i].id);
+	*pushed += npushes;
+	*failed = npushes > 0 && !fsb_redis_send(redis, pushes, npushes, error);
+	if (*failed)
+		*error = MemoryContextStrdup(batch_cxt, *error);
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(chunk_cxt);
+	return nclaims;
+}
 
-	if (npushes > 0 && !fsb_redis_push(redis, pushes, npushes, error))
+/*
+ * Drains one batch: up to fs_backfill.online_batch_size entries in one
+ * transaction, claimed and sent in chunks of FSB_CHUNK entries, so that Redis
+ * applies one chunk while the next one is read.  The claims are ordered by
+ * id, each chunk after the last; an entry committed meanwhile with a lower
+ * id is left to the next batch.  Returns the number of entries done; -1 when
+ * Redis failed (the transaction rolled back; the error is in *error), or
+ * FSB_BATCH_AGAIN when it had to be given the push script again.
+ */
+static int
+drain_batch(char **error)
+{
+	List	   *sets = NIL;
+	ListCell   *lc;
+	int64		after = 0;
+	int			claimed = 0;
+	int			pushed = 0;
+	bool		failed = false;
+	FsbSavedUser saved;
+	FsbPushResult result;
+
+	begin_transaction("fs_backfill: pushing to Redis");
+	while (claimed < fsb_online_batch_size && !failed)
+	{
+		int			limit = Min(FSB_CHUNK, fsb_online_batch_size - claimed);
+		int			n = push_chunk(limit, &after, &sets, &pushed, error, &failed);
+
+		claimed += n;
+		if (n < limit)
+			break;
+	}
+	result = failed ? FSB_PUSH_FAILED : fsb_redis_wait(redis, error);
+	if (result != FSB_PUSH_DONE)
 	{
 		/* the message lives in SPI's memory, which SPI_finish frees */
-		*error = MemoryContextStrdup(batch_cxt, *error);
+		if (!failed)
+			*error = MemoryContextStrdup(batch_cxt, *error);
 		SPI_finish();
 		PopActiveSnapshot();
 		AbortCurrentTransaction();
 		pgstat_report_activity(STATE_IDLE, NULL);
-		return -1;
+		return result == FSB_PUSH_AGAIN ? FSB_BATCH_AGAIN : -1;
 	}
 
 	/* Redis acknowledged: the entries' deletion may commit */
+	fsb_become_user(fsb_extension_owner(), &saved);
 	foreach(lc, sets)
 	{
-		int64		count = 0;
+		BatchSet   *set = lfirst(lc);
 
-		for (int i = 0; i < nclaims; i++)
-			count += strcmp(claims[i].feature_set, strVal(lfirst(lc))) == 0;
-		record_state(strVal(lfirst(lc)), count, NULL);
+		record_state(set->name, set->claimed, NULL);
 	}
+	fsb_restore_user(&saved);
 	commit_transaction();
-	fsb_worker_report(npushes, true, NULL);
-	return nclaims;
+	fsb_worker_report(pushed, true, NULL);
+	return claimed;
 }
 
 /*
@@ -442,21 +587,20 @@ truncate_empty_queue(void)
 {
 	bool		truncated = false;
 	Oid			queue;
+	FsbSavedUser saved;
 
 	begin_transaction("fs_backfill: truncating the drained queue");
 	queue = get_relname_relid("online_queue", get_namespace_oid(FSB_SCHEMA, false));
+	fsb_become_user(fsb_extension_owner(), &saved);
 	if (ConditionalLockRelationOid(queue, AccessExclusiveLock) &&
 		fsb_spi_count("SELECT count(*) FROM (SELECT FROM fs_backfill.online_queue LIMIT 1) q",
 					  0, NULL, NULL) == 0)
 	{
-		FsbSavedUser saved;
-
-		fsb_become_user(fsb_extension_owner(), &saved);
 		fsb_spi_exec("TRUNCATE fs_backfill.online_queue", 0, NULL, NULL, NULL,
 					 SPI_OK_UTILITY);
-		fsb_restore_user(&saved);
 		truncated = true;
 	}
+	fsb_restore_user(&saved);
 	commit_transaction();
 	return truncated;
 }
@@ -465,7 +609,8 @@ truncate_empty_queue(void)
  * VACUUMs the queue, so that its next fill reuses the space instead of
  * growing the table: autovacuum may not come by between a drain and the
  * next fill.  Runs outside any transaction block, as autovacuum's vacuum()
- * does, as the worker's role (VACUUM skips a table it does not own).
+ * does, as the worker's role, and only if that role owns the queue (or is a
+ * superuser).
  */
 static void
 vacuum_queue(void)
@@ -479,6 +624,14 @@ vacuum_queue(void)
 											   InvalidOid, NIL));
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
+	if (!pg_class_ownercheck(get_relname_relid("online_queue",
+											   get_namespace_oid(FSB_SCHEMA, false)),
+							 GetUserId()))
+	{
+		/* VACUUM would skip it with a warning: leave it to autovacuum */
+		CommitTransactionCommand();
+		return;
+	}
 	pgstat_report_activity(STATE_RUNNING, "fs_backfill: vacuum of the drained queue");
 	ExecVacuum(pstate, stmt, true);
 	CommitTransactionCommand();
@@ -492,10 +645,13 @@ resync_all(void)
 	List	   *names = NIL;
 	ListCell   *lc;
 	int64		total = 0;
+	FsbSavedUser saved;
 
 	begin_transaction("fs_backfill: resync after Redis lost its data");
+	fsb_become_user(fsb_extension_owner(), &saved);
 	fsb_spi_exec("SELECT name FROM fs_backfill.feature_sets WHERE online ORDER BY name",
 				 0, NULL, NULL, NULL, SPI_OK_SELECT);
+	fsb_restore_user(&saved);
 	for (uint64 i = 0; i < SPI_processed; i++)
 		names = lappend(names, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
 	foreach(lc, names)
@@ -588,9 +744,22 @@ fsb_worker_main(Datum main_arg)
 	SetConfigOption("extra_float_digits", "1", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("application_name", "fs_backfill online worker", PGC_SUSET, PGC_S_OVERRIDE);
 
+#ifdef __GLIBC__
+
+	/*
+	 * Each chunk allocates and frees a few megabytes.  By default glibc gives
+	 * them back to the kernel every time, and the next chunk faults them in
+	 * again: about 15% of the worker's time while draining.  Keep them.
+	 */
+	mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
+	mallopt(M_MMAP_THRESHOLD, 16 * 1024 * 1024);
+#endif
+
 	worker_cxt = AllocSetContextCreate(TopMemoryContext, "fs_backfill worker",
 									   ALLOCSET_DEFAULT_SIZES);
 	batch_cxt = AllocSetContextCreate(worker_cxt, "fs_backfill batch",
+									  ALLOCSET_DEFAULT_SIZES);
+	chunk_cxt = AllocSetContextCreate(worker_cxt, "fs_backfill chunk",
 									  ALLOCSET_DEFAULT_SIZES);
 	ereport(LOG,
 			(errmsg("fs_backfill online worker started in database \"%s\"", fsb_database)));
@@ -630,6 +799,8 @@ fsb_worker_main(Datum main_arg)
 					CHECK_FOR_INTERRUPTS();
 					MemoryContextReset(batch_cxt);
 					done = drain_batch(&error);
+					if (done == FSB_BATCH_AGAIN)
+						continue;
 					if (done < 0)
 						up = false;
 					else
@@ -665,6 +836,12 @@ fsb_worker_main(Datum main_arg)
 			FlushErrorState();
 			AbortOutOfAnyTransaction();
 			pgstat_report_activity(STATE_IDLE, NULL);
+			/* replies of the failed batch are unread: start afresh */
+			if (redis && fsb_redis_busy(redis))
+			{
+				fsb_redis_close(redis);
+				redis = NULL;
+			}
 			ereport(WARNING,
 					(errcode(edata->sqlerrcode),
 					 errmsg("fs_backfill online worker could not push a batch: %s",

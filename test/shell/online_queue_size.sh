@@ -5,7 +5,8 @@
 DB=postgres
 . "$(dirname "$0")/lib.sh"
 
-q -c "DROP EXTENSION IF EXISTS fs_backfill CASCADE" -c "DROP TABLE IF EXISTS raw, feat" >/dev/null 2>&1
+q -c "DROP EXTENSION IF EXISTS fs_backfill CASCADE" -c "DROP TABLE IF EXISTS raw, feat" \
+  -c "DROP FUNCTION IF EXISTS digest, source_digest" >/dev/null 2>&1
 rcli flushall >/dev/null
 q -c "CREATE EXTENSION fs_backfill" >/dev/null
 make_feature_set 1 12000
@@ -37,5 +38,5 @@ is "$(qfile)" "$file" "and did not truncate it"
 wait "$locker"
 is "$(rcli dbsize)" "12001" "Redis still holds every entity"
 
-q -c "DROP EXTENSION fs_backfill CASCADE" -c "DROP TABLE raw, feat" >/dev/null 2>&1
+q -c "DROP EXTENSION fs_backfill CASCADE" -c "DROP TABLE raw, feat" -c "DROP FUNCTION digest, source_digest" >/dev/null 2>&1
 done_testing
