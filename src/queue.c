@@ -129,12 +129,17 @@ queue_entities(Relation target, const FsbFeatureSet *fs, TimestampTz start,
 						 " AND t.%s >= $4 AND t.%s < $5"
 						 " AND NOT EXISTS (SELECT 1 FROM %s n WHERE n.%s >= $5%s)",
 						 time, time, rel, time, same.data);
+	/*
+	 * In key order: two transactions queueing overlapping entities (a
+	 * backfill and a resync) then wait for each other in the same order,
+	 * never in a cycle.
+	 */
 	appendStringInfo(&sql,
-					 " GROUP BY %s"
+					 " GROUP BY %s ORDER BY %s"
 					 " ON CONFLICT (feature_set, entity) DO UPDATE"
 					 " SET guard_ts = greatest(q.guard_ts, excluded.guard_ts),"
 					 " run_id = excluded.run_id",
-					 keys.data);
+					 keys.data, keys.data);
 
 	values[0] = CStringGetTextDatum(fs->name);
 	values[1] = CStringGetTextDatum(guard);

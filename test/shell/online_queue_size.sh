@@ -38,5 +38,16 @@ is "$(qfile)" "$file" "and did not truncate it"
 wait "$locker"
 is "$(rcli dbsize)" "12001" "Redis still holds every entity"
 
+# backfills and resyncs queueing the same entities at once: no deadlock
+fails=0
+for i in $(seq 1 15); do
+    q -c "SELECT fs_online_resync('fs')" >/dev/null 2>>/tmp/fsb_deadlock.$$ & r=$!
+    q -c "SELECT fs_backfill('fs', '2025-03-01', '2025-03-01')" >/dev/null 2>>/tmp/fsb_deadlock.$$ || fails=$((fails + 1))
+    wait $r || fails=$((fails + 1))
+done
+is "$fails" "0" "15 backfills beside 15 resyncs of the same entities all commit$(grep -m1 ERROR /tmp/fsb_deadlock.$$ | sed 's/^/: /')"
+rm -f /tmp/fsb_deadlock.$$
+wait_for 60 "SELECT count(*) = 0 FROM fs_backfill.online_queue"; ok $? "and the queue drains"
+
 q -c "DROP EXTENSION fs_backfill CASCADE" -c "DROP TABLE raw, feat" -c "DROP FUNCTION digest, source_digest" >/dev/null 2>&1
 done_testing
