@@ -14,6 +14,9 @@ OBJS = \
 	src/partition.o \
 	src/feature_set.o \
 	src/plan.o \
+	src/checks.o \
+	src/progress.o \
+	src/catchup.o \
 	src/slice_dest.o \
 	src/swap.o \
 	src/execute.o \

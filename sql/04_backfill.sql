@@ -4,6 +4,8 @@ SET TimeZone = 'UTC';
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS fs_backfill;
 RESET client_min_messages;
+-- one NOTICE per slice; terse leaves out its DETAIL, the time it took
+\set VERBOSITY terse
 
 CREATE TABLE bf_raw (user_id bigint, ts timestamptz, clicks int);
 INSERT INTO bf_raw

@@ -4,7 +4,7 @@ SET datestyle = ISO;
 SET TimeZone = 'UTC';
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS fs_backfill;
-RESET client_min_messages;
+-- errors only: the NOTICEs of successful slices carry their times
 \set VERBOSITY default
 \set SHOW_CONTEXT never
 
@@ -65,7 +65,17 @@ SELECT * FROM fs_backfill_plan(NULL);
 \echo other arguments
 SELECT fs_backfill('er', '2025-03-01', '2025-03-02', strategy => 'fastest');
 SELECT fs_backfill('er', '2025-03-01', '2025-03-02', resource_profile => 'huge');
-SELECT fs_backfill('er', '2025-03-01', '2025-03-02', checks => '{"min_rows": 1}');
+
+\echo checks: malformed ones are refused up front (22023), a failed one is 23514
+SELECT fs_backfill('er', '2025-03-01', '2025-03-02', checks => '[1]');
+SELECT fs_backfill('er', '2025-03-01', '2025-03-02', checks => '{"min_row": 1}');
+SELECT fs_backfill('er', '2025-03-01', '2025-03-02', checks => '{"min_rows": -1}');
+SELECT fs_backfill('er', '2025-03-01', '2025-03-02', checks => '{"min_rows": 5, "max_rows": 4}');
+SELECT fs_backfill('er', '2025-03-01', '2025-03-02', checks => '{"max_null_fraction": {"nope": 0.1}}');
+SELECT fs_backfill('er', '2025-03-01', '2025-03-02', checks => '{"max_null_fraction": {"clicks": 2}}');
+SELECT fs_backfill('er', '2025-03-01', '2025-03-02', checks => '{"unique_key": "yes"}');
+SELECT fs_backfill('er', '2025-03-01', '2025-03-02', checks => '{"min_rows": 1000}');
+SELECT fs_backfill('er', '2025-03-01', '2025-03-02', checks => '{"max_rows": 1}');
 
 \echo a source override that is not one SELECT, or does not fit (22023, 42804)
 SELECT fs_backfill('er', '2025-03-01', '2025-03-02',

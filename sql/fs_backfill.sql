@@ -281,3 +281,91 @@ AS 'MODULE_PATHNAME', 'fs_online_resync'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION @extschema@.fs_online_resync(text) IS
 	'queues every entity of a feature set for the online cache; returns how many';
+
+CREATE FUNCTION @extschema@.fs_alter_feature_set(name text, settings jsonb)
+RETURNS void
+AS 'MODULE_PATHNAME', 'fs_alter_feature_set'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.fs_alter_feature_set(text, jsonb) IS
+	'changes settings of a feature set (all but name and target), validated as at registration';
+
+CREATE FUNCTION @extschema@.fs_backfill_catchup(feature_set text)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'fs_backfill_catchup'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.fs_backfill_catchup(text) IS
+	'backfills whole partitions from the watermark to now() - catchup_delay; the run id, or NULL when caught up';
+
+CREATE FUNCTION @extschema@.fs_backfill_progress()
+RETURNS TABLE (pid integer, feature_set text, run_id bigint, phase text,
+			   partitions_done integer, partitions_total integer,
+			   rows_written bigint, started_at timestamptz)
+AS 'MODULE_PATHNAME', 'fs_backfill_progress'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.fs_backfill_progress() IS
+	'backfills running now, in every session: phase, slices done of total, rows written';
+
+-- Scheduling goes through pg_cron, looked up when called: fs_backfill does
+-- not require it.  The job runs as the role that scheduled it.
+CREATE FUNCTION @extschema@.fs_schedule_catchup(feature_set text, schedule text)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	job bigint;
+BEGIN
+	IF feature_set IS NULL OR schedule IS NULL THEN
+		RAISE EXCEPTION 'feature_set and schedule must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF NOT EXISTS (SELECT FROM fs_backfill.feature_sets f WHERE f.name = feature_set) THEN
+		RAISE EXCEPTION 'feature set "%" does not exist', feature_set
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'Register it with fs_create_feature_set().';
+	END IF;
+	IF to_regprocedure('cron.schedule(text,text,text)') IS NULL THEN
+		RAISE EXCEPTION 'pg_cron is not installed in database "%"', current_database()
+			USING ERRCODE = 'feature_not_supported',
+				  HINT = 'Install it (Debian: apt-get install postgresql-15-cron), add pg_cron to '
+						 'shared_preload_libraries, set cron.database_name to this database, '
+						 'restart, and run CREATE EXTENSION pg_cron.';
+	END IF;
+	EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO job
+		USING 'fs_backfill:catchup:' || feature_set, schedule,
+			  format('SELECT %I.fs_backfill_catchup(%L)', '@extschema@', feature_set);
+	RETURN job;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.fs_schedule_catchup(text, text) IS
+	'schedules fs_backfill_catchup() with pg_cron as job fs_backfill:catchup:<feature set>; the job id';
+
+CREATE FUNCTION @extschema@.fs_unschedule_catchup(feature_set text)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	found boolean;
+BEGIN
+	IF feature_set IS NULL THEN
+		RAISE EXCEPTION 'feature_set must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF to_regprocedure('cron.unschedule(name)') IS NULL THEN
+		RAISE EXCEPTION 'pg_cron is not installed in database "%"', current_database()
+			USING ERRCODE = 'feature_not_supported',
+				  HINT = 'Without pg_cron there is no schedule to remove.';
+	END IF;
+	-- only the caller's own job, as cron.unschedule sees them
+	EXECUTE 'SELECT EXISTS (SELECT FROM cron.job WHERE jobname = $1 AND username = current_user)'
+		INTO found USING 'fs_backfill:catchup:' || feature_set;
+	IF NOT found THEN
+		RETURN false;
+	END IF;
+	EXECUTE 'SELECT cron.unschedule($1::name)' INTO found USING 'fs_backfill:catchup:' || feature_set;
+	RETURN found;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.fs_unschedule_catchup(text) IS
+	'removes the pg_cron job of fs_schedule_catchup(); false when there was none';

@@ -22,6 +22,7 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/jsonb.h"
 #include "utils/guc.h"
 #include "utils/timestamp.h"
 
@@ -106,7 +107,7 @@ fsb_catalog_find(const char *name)
 	fsb_spi_exec("SELECT target, entity_columns, time_column, source,"
 				 " backfill_start, partition_interval, resource_profile,"
 				 " (SELECT r.oid FROM pg_roles r WHERE r.rolname = created_by),"
-				 " online, online_ttl"
+				 " online, online_ttl, checks, catchup_delay, reprocess_partitions"
 				 " FROM fs_backfill.feature_sets WHERE name = $1",
 				 1, types, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 0)
@@ -159,17 +160,32 @@ fsb_catalog_find(const char *name)
 			memcpy(fs->online_ttl, DatumGetIntervalP(ttl), sizeof(Interval));
 		}
 	}
+	{
+		Jsonb	   *checks = DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0],
+														  SPI_tuptable->tupdesc, 11,
+														  &isnull));
+
+		fs->checks = MemoryContextAlloc(cxt, VARSIZE(checks));
+		memcpy(fs->checks, checks, VARSIZE(checks));
+	}
+	fs->catchup_delay = *DatumGetIntervalP(SPI_getbinval(SPI_tuptable->vals[0],
+														 SPI_tuptable->tupdesc,
+														 12, &isnull));
+	fs->reprocess_partitions = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+														   SPI_tuptable->tupdesc,
+														   13, &isnull));
 	catalog_end(&saved);
 	return fs;
 }
 
 /*
- * Stores a new feature set.  The caller has validated every argument.
+ * Stores a new feature set, or with "replace" the new settings of an existing
+ * one.  The caller has validated every argument.
  */
 void
-fsb_catalog_insert(const FsbFeatureSet *fs, bool online, Datum online_ttl,
-				   bool online_ttl_null, Datum checks, Datum catchup_delay,
-				   int32 reprocess_partitions)
+fsb_catalog_store(const FsbFeatureSet *fs, bool online, Datum online_ttl,
+				  bool online_ttl_null, Datum checks, Datum catchup_delay,
+				  int32 reprocess_partitions, bool replace)
 {
 	FsbSavedUser saved;
 	char	   *created_by = GetUserNameFromId(GetUserId(), false);
@@ -214,6 +230,19 @@ fsb_catalog_insert(const FsbFeatureSet *fs, bool online, Datum online_ttl,
 				 errmsg("resource profile \"%s\" does not exist",
 						fs->resource_profile),
 				 errhint("Pick one of fs_backfill.resource_profiles.")));
+	if (replace)
+	{
+		/* settings but name, target and who registered it */
+		fsb_spi_exec("UPDATE fs_backfill.feature_sets SET"
+					 " entity_columns = $3, time_column = $4, source = $5,"
+					 " backfill_start = $6, partition_interval = $7, online = $8,"
+					 " online_ttl = $9, checks = $10, resource_profile = $11,"
+					 " catchup_delay = $12, reprocess_partitions = $13"
+					 " WHERE name = $1 AND $2 IS NOT NULL AND $14 IS NOT NULL",
+					 14, types, values, nulls, SPI_OK_UPDATE);
+		catalog_end(&saved);
+		return;
+	}
 	fsb_spi_exec("SELECT 1 FROM fs_backfill.feature_sets WHERE name = $1",
 				 1, types, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed > 0)
@@ -315,7 +344,28 @@ fsb_catalog_apply_profile(const char *profile)
 }
 
 /*
- * Records a finished run and its slices; returns the new run id.
+ * A run id for a run about to start, so that its progress can show it.  A
+ * run that fails leaves a gap in the numbering.
+ */
+int64
+fsb_catalog_next_run_id(void)
+{
+	FsbSavedUser saved;
+	bool		isnull;
+	int64		run_id;
+
+	catalog_begin(&saved);
+	fsb_spi_exec("SELECT pg_catalog.nextval('fs_backfill.runs_run_id_seq'::pg_catalog.regclass)",
+				 0, NULL, NULL, NULL, SPI_OK_SELECT);
+	run_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+										 SPI_tuptable->tupdesc, 1, &isnull));
+	catalog_end(&saved);
+	return run_id;
+}
+
+/*
+ * Records a finished run, under the id it was given, and its slices;
+ * returns the run id.
  */
 int64
 fsb_catalog_record_run(const FsbPlan *plan, const FsbRunInfo *run,
@@ -327,11 +377,11 @@ fsb_catalog_record_run(const FsbPlan *plan, const FsbRunInfo *run,
 	int64		rows_inserted = 0;
 	int64		run_id;
 	bool		isnull;
-	Oid			types[12] = {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, BOOLOID,
+	Oid			types[13] = {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, BOOLOID,
 		TEXTOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, INT4OID, INT8OID,
-	INT8OID};
-	Datum		values[12];
-	char		nulls[12];
+	INT8OID, INT8OID};
+	Datum		values[13];
+	char		nulls[13];
 	Oid			step_types[8] = {INT8OID, REGCLASSOID, TIMESTAMPTZOID,
 		TIMESTAMPTZOID, TEXTOID, INT8OID, INT8OID, INTERVALOID};
 	Datum		step_values[8];
@@ -357,14 +407,16 @@ fsb_catalog_record_run(const FsbPlan *plan, const FsbRunInfo *run,
 	values[10] = Int64GetDatum(rows_deleted);
 	values[11] = Int64GetDatum(rows_inserted);
 
+	values[12] = Int64GetDatum(run->run_id);
+
 	catalog_begin(&saved);
-	fsb_spi_exec("INSERT INTO fs_backfill.runs (feature_set, start_time,"
+	fsb_spi_exec("INSERT INTO fs_backfill.runs (run_id, feature_set, start_time,"
 				 " stop_time, reset, source, source_md5, resource_profile,"
 				 " comment, run_by, started_at, finished_at, partitions,"
-				 " rows_deleted, rows_inserted)"
-				 " VALUES ($1, $2, $3, $4, $5, md5($5), $6, $7, $8, $9,"
+				 " rows_deleted, rows_inserted) OVERRIDING SYSTEM VALUE"
+				 " VALUES ($13, $1, $2, $3, $4, $5, md5($5), $6, $7, $8, $9,"
 				 " clock_timestamp(), $10, $11, $12) RETURNING run_id",
-				 12, types, values, nulls, SPI_OK_INSERT_RETURNING);
+				 13, types, values, nulls, SPI_OK_INSERT_RETURNING);
 	run_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 										 SPI_tuptable->tupdesc, 1, &isnull));
 

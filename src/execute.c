@@ -169,8 +169,8 @@ check_privilege(Relation target, AclMode mode)
 /*
  * Waits for the target's backfill lock, held until the transaction ends.
  */
-static void
-lock_target(const FsbFeatureSet *fs)
+void
+fsb_lock_target(const FsbFeatureSet *fs)
 {
 	LOCKTAG		tag;
 
@@ -231,76 +231,91 @@ exchange_swaps(Relation target, const FsbPlan *plan, const FsbFeatureSet *fs,
 	}
 }
 
+/* One NOTICE per finished slice, so a psql user sees a run advance. */
+static void
+report_slice(const FsbFeatureSet *fs, const FsbPlan *plan, int i,
+			 const FsbStepResult *result)
+{
+	const FsbStep *step = &plan->steps[i];
+
+	fsb_progress_slice_done(result->rows_after);
+	ereport(NOTICE,
+			(errmsg("feature set \"%s\": slice %d of %d [%s, %s) done by %s, %lld rows",
+					fs->name, i + 1, plan->nsteps,
+					fsb_format_time(step->slice_start),
+					fsb_format_time(step->slice_stop),
+					fsb_strategy_name(result->strategy),
+					(long long) result->rows_after),
+			 errdetail("It took %.3f s.", result->seconds)));
+}
+
 /*
- * The body of both fs_backfill() signatures; start and stop are DT_NOBEGIN
- * when not given.
+ * Runs a backfill of [start, stop) (DT_NOBEGIN: not given) in the caller's
+ * transaction and returns its run id.
  */
-static int64
-run_backfill(FunctionCallInfo fcinfo, TimestampTz start, TimestampTz stop)
+int64
+fsb_run_backfill(const FsbRunOptions *opts, TimestampTz start, TimestampTz stop)
 {
 	TimestampTz started_at = GetCurrentTimestamp();
 	FsbFeatureSet *fs;
-	FsbStrategy requested;
-	FsbRunInfo run;
+	FsbRunInfo	run;
 	Relation	target;
 	FsbSource  *src;
 	FsbPlan    *plan;
+	FsbChecks  *checks;
 	FsbStepResult *results;
 	Oid		   *transients;
-	bool		reset;
-	bool		allow_empty;
 	int			nest;
 	int64		run_id;
 
-	fsb_require_arg(fcinfo, ARG_FEATURE_SET, "feature_set");
-	fsb_require_arg(fcinfo, ARG_RESET, "reset");
-	fsb_require_arg(fcinfo, ARG_STRATEGY, "strategy");
-	fsb_require_arg(fcinfo, ARG_ALLOW_EMPTY, "allow_empty");
-	reset = PG_GETARG_BOOL(ARG_RESET);
-	allow_empty = PG_GETARG_BOOL(ARG_ALLOW_EMPTY);
-	requested = fsb_strategy_from_text(text_to_cstring(PG_GETARG_TEXT_PP(ARG_STRATEGY)));
-	if (!PG_ARGISNULL(ARG_CHECKS) &&
-		JB_ROOT_COUNT(PG_GETARG_JSONB_P(ARG_CHECKS)) > 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("validation checks are not supported yet"),
-				 errhint("Call fs_backfill without checks.")));
-
-	fs = fsb_catalog_load(text_to_cstring(PG_GETARG_TEXT_PP(ARG_FEATURE_SET)));
-	run.source = PG_ARGISNULL(ARG_SOURCE) ? fs->source :
-		text_to_cstring(PG_GETARG_TEXT_PP(ARG_SOURCE));
-	run.resource_profile = PG_ARGISNULL(ARG_PROFILE) ? fs->resource_profile :
-		text_to_cstring(PG_GETARG_TEXT_PP(ARG_PROFILE));
-	run.comment = PG_ARGISNULL(ARG_COMMENT) ? NULL :
-		text_to_cstring(PG_GETARG_TEXT_PP(ARG_COMMENT));
+	fs = fsb_catalog_load(opts->feature_set);
+	run.source = opts->source ? opts->source : fs->source;
+	run.resource_profile = opts->resource_profile ? opts->resource_profile :
+		fs->resource_profile;
+	run.comment = opts->comment;
 	run.started_at = started_at;
 	fsb_resolve_interval(fs, &start, &stop);
 
 	nest = NewGUCNestLevel();
 	fsb_catalog_apply_profile(run.resource_profile);
 
-	lock_target(fs);
+	fsb_lock_target(fs);
 	/* What another backfill committed meanwhile (even a new target) counts. */
-	if (fsb_catalog_load(fs->name)->target != fs->target)
-		ereport(ERROR,
-				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-				 errmsg("feature set \"%s\" was registered again while this backfill waited",
-						fs->name),
-				 errhint("Retry the backfill.")));
+	{
+		FsbFeatureSet *now = fsb_catalog_load(fs->name);
+
+		if (now->target != fs->target)
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("feature set \"%s\" was registered again while this backfill waited",
+							fs->name),
+					 errhint("Retry the backfill.")));
+		fs = now;
+		if (opts->source == NULL)
+			run.source = fs->source;
+	}
 	target = fsb_open_target(fs, AccessShareLock);
 	check_privilege(target, ACL_SELECT);
 	check_privilege(target, ACL_INSERT);
 	check_privilege(target, ACL_DELETE);
 	src = fsb_source_analyze(run.source, target, fs->entity_columns,
 							 fs->time_column, fs->name);
+	checks = fsb_checks_parse(opts->checks ? opts->checks : fs->checks, target,
+							  fs->name);
 
-	plan = fsb_plan_build(fs, target, src, start, stop, reset, requested);
+	run.run_id = fsb_catalog_next_run_id();
+	fsb_progress_begin(fs->name, run.run_id, 0);
+	plan = fsb_plan_build(fs, target, src, start, stop, opts->reset,
+						  opts->strategy);
 	results = palloc0(sizeof(FsbStepResult) * plan->nsteps);
 	transients = palloc0(sizeof(Oid) * plan->nsteps);
 
 	/* The online cache: entities whose latest row is in the interval now. */
 	if (fs->online)
-		fsb_queue_touched(target, fs, start, stop, reset);
+	{
+		fsb_progress_phase("queueing entities", plan->nsteps);
+		fsb_queue_touched(target, fs, start, stop, opts->reset);
+	}
 
 	/* ATTACH PARTITION wants the parent not in use here: close it meanwhile. */
 	table_close(target, NoLock);
@@ -308,7 +323,7 @@ run_backfill(FunctionCallInfo fcinfo, TimestampTz start, TimestampTz stop)
 	{
 		FsbStep    *step = &plan->steps[i];
 
-		if (requested == FSB_STRATEGY_SWAP && step->swap_refusal != NULL)
+		if (opts->strategy == FSB_STRATEGY_SWAP && step->swap_refusal != NULL)
 			ereport(NOTICE,
 					(errmsg("slice [%s, %s) is replaced by delete_insert: %s",
 							fsb_format_time(step->slice_start),
@@ -321,6 +336,7 @@ run_backfill(FunctionCallInfo fcinfo, TimestampTz start, TimestampTz stop)
 	}
 	target = table_open(fs->target, NoLock);
 
+	fsb_progress_phase("replacing slices", plan->nsteps);
 	for (int i = 0; i < plan->nsteps; i++)
 	{
 		FsbStep    *step = &plan->steps[i];
@@ -329,6 +345,12 @@ run_backfill(FunctionCallInfo fcinfo, TimestampTz start, TimestampTz stop)
 
 		CHECK_FOR_INTERRUPTS();
 		result->strategy = step->strategy;
+		if (step->strategy != FSB_STRATEGY_DELETE)
+			fsb_checks_run(checks, step, src, target, fs->name,
+						   fs->entity_columns, fs->time_column,
+						   fsb_checks_need_rows_now(checks) ?
+						   fsb_count_rows(target, fs->time_column, step->slice_start,
+										  step->slice_stop) : 0);
 		switch (step->strategy)
 		{
 			case FSB_STRATEGY_DELETE:
@@ -346,13 +368,16 @@ run_backfill(FunctionCallInfo fcinfo, TimestampTz start, TimestampTz stop)
 		}
 		if (step->strategy != FSB_STRATEGY_DELETE)
 			check_not_emptied(plan, step, target, result->rows_before,
-							  result->rows_after, allow_empty);
+							  result->rows_after, opts->allow_empty);
 		result->seconds = (GetCurrentTimestamp() - t0) / (double) USECS_PER_SEC;
+		report_slice(fs, plan, i, result);
 	}
 
+	fsb_progress_phase("exchanging partitions", -1);
 	exchange_swaps(target, plan, fs, transients, results);
 
 	/* ... and those whose latest row is in it after the run. */
+	fsb_progress_phase("recording the run", -1);
 	if (fs->online)
 		fsb_queue_touched(target, fs, start, stop, false);
 
@@ -361,7 +386,31 @@ run_backfill(FunctionCallInfo fcinfo, TimestampTz start, TimestampTz stop)
 		(void) fsb_queue_seal(fs, run_id);
 	AtEOXact_GUC(true, nest);
 	table_close(target, NoLock);
+	fsb_progress_end();
 	return run_id;
+}
+
+/* fs_backfill's arguments after the bounds, as run options. */
+static void
+run_options(FunctionCallInfo fcinfo, FsbRunOptions *opts)
+{
+	fsb_require_arg(fcinfo, ARG_FEATURE_SET, "feature_set");
+	fsb_require_arg(fcinfo, ARG_RESET, "reset");
+	fsb_require_arg(fcinfo, ARG_STRATEGY, "strategy");
+	fsb_require_arg(fcinfo, ARG_ALLOW_EMPTY, "allow_empty");
+	memset(opts, 0, sizeof(*opts));
+	opts->feature_set = text_to_cstring(PG_GETARG_TEXT_PP(ARG_FEATURE_SET));
+	opts->reset = PG_GETARG_BOOL(ARG_RESET);
+	opts->allow_empty = PG_GETARG_BOOL(ARG_ALLOW_EMPTY);
+	opts->strategy = fsb_strategy_from_text(text_to_cstring(PG_GETARG_TEXT_PP(ARG_STRATEGY)));
+	if (!PG_ARGISNULL(ARG_SOURCE))
+		opts->source = text_to_cstring(PG_GETARG_TEXT_PP(ARG_SOURCE));
+	if (!PG_ARGISNULL(ARG_PROFILE))
+		opts->resource_profile = text_to_cstring(PG_GETARG_TEXT_PP(ARG_PROFILE));
+	if (!PG_ARGISNULL(ARG_COMMENT))
+		opts->comment = text_to_cstring(PG_GETARG_TEXT_PP(ARG_COMMENT));
+	if (!PG_ARGISNULL(ARG_CHECKS))
+		opts->checks = PG_GETARG_JSONB_P(ARG_CHECKS);
 }
 
 /*
@@ -371,11 +420,13 @@ run_backfill(FunctionCallInfo fcinfo, TimestampTz start, TimestampTz stop)
 Datum
 fs_backfill_text(PG_FUNCTION_ARGS)
 {
+	FsbRunOptions opts;
 	TimestampTz start;
 	TimestampTz stop;
 
+	run_options(fcinfo, &opts);
 	fsb_time_args(fcinfo, ARG_START, &start, &stop);
-	PG_RETURN_INT64(run_backfill(fcinfo, start, stop));
+	PG_RETURN_INT64(fsb_run_backfill(&opts, start, stop));
 }
 
 /*
@@ -384,9 +435,11 @@ fs_backfill_text(PG_FUNCTION_ARGS)
 Datum
 fs_backfill_timestamptz(PG_FUNCTION_ARGS)
 {
+	FsbRunOptions opts;
 	TimestampTz start = DT_NOBEGIN;
 	TimestampTz stop = DT_NOBEGIN;
 
+	run_options(fcinfo, &opts);
 	if (!PG_ARGISNULL(ARG_START))
 	{
 		start = PG_GETARG_TIMESTAMPTZ(ARG_START);
@@ -397,5 +450,5 @@ fs_backfill_timestamptz(PG_FUNCTION_ARGS)
 		stop = PG_GETARG_TIMESTAMPTZ(ARG_STOP);
 		fsb_check_finite(stop, "stop_time");
 	}
-	PG_RETURN_INT64(run_backfill(fcinfo, start, stop));
+	PG_RETURN_INT64(fsb_run_backfill(&opts, start, stop));
 }

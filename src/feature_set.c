@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * feature_set.c
- *	  fs_create_feature_set() and fs_drop_feature_set().
+ *	  fs_create_feature_set(), fs_alter_feature_set() and
+ *	  fs_drop_feature_set().
  *
  * Registration checks everything it can before storing a row: the name, the
  * caller's ownership of the target, the target's shape, the key and time
@@ -17,7 +18,9 @@
 #include "postgres.h"
 
 #include "access/table.h"
+#include "access/htup_details.h"
 #include "catalog/pg_type.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
@@ -31,6 +34,7 @@
 #include "fs_backfill.h"
 
 PG_FUNCTION_INFO_V1(fs_create_feature_set);
+PG_FUNCTION_INFO_V1(fs_alter_feature_set);
 PG_FUNCTION_INFO_V1(fs_drop_feature_set);
 
 /*
@@ -69,6 +73,95 @@ check_interval_sign(const Interval *iv, const char *argname, bool allow_zero)
 						allow_zero ? "zero or positive" : "positive")));
 }
 
+/* A feature set's settings, as registered or as altered. */
+typedef struct Settings
+{
+	FsbFeatureSet fs;			/* name, target, time column, source, ... */
+	ArrayType  *entities;		/* entity_columns, unchecked */
+	bool		online;
+	Datum		online_ttl;		/* interval, unless online_ttl_null */
+	bool		online_ttl_null;
+	Jsonb	   *checks;
+	Interval   *catchup_delay;
+	int32		reprocess_partitions;
+} Settings;
+
+/*
+ * Validates settings and stores them: a new feature set, or with "replace"
+ * the settings of an existing one.  Everything is checked before anything
+ * is stored.
+ */
+static void
+store_settings(Settings *set, bool replace)
+{
+	FsbFeatureSet *fs = &set->fs;
+	Relation	target;
+	Datum	   *elems;
+	bool	   *elem_nulls;
+	int			nelems;
+
+	target = table_open(fs->target, AccessShareLock);
+	if (!pg_class_ownercheck(fs->target, GetUserId()))
+		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE,
+					   RelationGetRelationName(target));
+	fsb_check_target(target, fs->time_column, NULL);
+
+	deconstruct_array(set->entities, TEXTOID, -1, false, TYPALIGN_INT,
+					  &elems, &elem_nulls, &nelems);
+	if (nelems == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("feature set \"%s\" needs at least one entity column",
+						fs->name)));
+	fs->entity_columns = NIL;
+	for (int i = 0; i < nelems; i++)
+	{
+		char	   *col;
+		ListCell   *lc;
+
+		if (elem_nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("entity columns of feature set \"%s\" must not be null",
+							fs->name)));
+		col = TextDatumGetCString(elems[i]);
+		if (get_attnum(fs->target, col) <= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("column \"%s\" of table \"%s\" does not exist",
+							col, RelationGetRelationName(target))));
+		foreach(lc, fs->entity_columns)
+			if (strcmp(lfirst(lc), col) == 0)
+				col = NULL;
+		if (col == NULL || strcmp(TextDatumGetCString(elems[i]), fs->time_column) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("column \"%s\" is given twice as a key of feature set \"%s\"",
+							TextDatumGetCString(elems[i]), fs->name),
+					 errhint("List each entity column once, and not the time column.")));
+		fs->entity_columns = lappend(fs->entity_columns, col);
+	}
+
+	fsb_check_partition_interval(&fs->partition_interval);
+	fsb_check_finite(fs->backfill_start, "backfill_start");
+	if (!set->online_ttl_null)
+		check_interval_sign(DatumGetIntervalP(set->online_ttl), "online_ttl", false);
+	check_interval_sign(set->catchup_delay, "catchup_delay", true);
+	if (set->reprocess_partitions < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("reprocess_partitions must be zero or positive")));
+	(void) fsb_checks_parse(set->checks, target, fs->name);
+	(void) fsb_source_analyze(fs->source, target, fs->entity_columns,
+							  fs->time_column, fs->name);
+
+	fsb_catalog_store(fs, set->online, set->online_ttl, set->online_ttl_null,
+					  JsonbPGetDatum(set->checks),
+					  IntervalPGetDatum(set->catchup_delay),
+					  set->reprocess_partitions, replace);
+	table_close(target, NoLock);
+}
+
 /*
  * fs_create_feature_set(name, target, entity_columns, time_column, source,
  *		backfill_start, partition_interval, online, online_ttl, checks,
@@ -82,107 +175,144 @@ fs_create_feature_set(PG_FUNCTION_ARGS)
 		"backfill_start", "partition_interval", "online", NULL, "checks",
 		"resource_profile", "catchup_delay", "reprocess_partitions"
 	};
-	FsbFeatureSet fs;
-	Relation	target;
-	Jsonb	   *checks;
-	ArrayType  *entities;
-	Datum	   *elems;
-	bool	   *elem_nulls;
-	int			nelems;
-	int32		reprocess;
+	Settings	set;
 
 	for (int i = 0; i < lengthof(argnames); i++)
 		if (argnames[i])
 			fsb_require_arg(fcinfo, i, argnames[i]);
 
-	memset(&fs, 0, sizeof(fs));
-	fs.name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	check_name(fs.name);
-	fs.target = PG_GETARG_OID(1);
-	fs.time_column = text_to_cstring(PG_GETARG_TEXT_PP(3));
-	fs.source = text_to_cstring(PG_GETARG_TEXT_PP(4));
-	fs.backfill_start = PG_GETARG_TIMESTAMPTZ(5);
-	fs.partition_interval = *PG_GETARG_INTERVAL_P(6);
-	fs.resource_profile = text_to_cstring(PG_GETARG_TEXT_PP(10));
-	checks = PG_GETARG_JSONB_P(9);
-	reprocess = PG_GETARG_INT32(12);
+	memset(&set, 0, sizeof(set));
+	set.fs.name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	check_name(set.fs.name);
+	set.fs.target = PG_GETARG_OID(1);
+	set.entities = PG_GETARG_ARRAYTYPE_P(2);
+	set.fs.time_column = text_to_cstring(PG_GETARG_TEXT_PP(3));
+	set.fs.source = text_to_cstring(PG_GETARG_TEXT_PP(4));
+	set.fs.backfill_start = PG_GETARG_TIMESTAMPTZ(5);
+	set.fs.partition_interval = *PG_GETARG_INTERVAL_P(6);
+	set.online = PG_GETARG_BOOL(7);
+	set.online_ttl_null = PG_ARGISNULL(8);
+	set.online_ttl = set.online_ttl_null ? (Datum) 0 : PG_GETARG_DATUM(8);
+	set.checks = PG_GETARG_JSONB_P(9);
+	set.fs.resource_profile = text_to_cstring(PG_GETARG_TEXT_PP(10));
+	set.catchup_delay = PG_GETARG_INTERVAL_P(11);
+	set.reprocess_partitions = PG_GETARG_INT32(12);
+	store_settings(&set, false);
+	PG_RETURN_VOID();
+}
 
-	target = table_open(fs.target, AccessShareLock);
-	if (!pg_class_ownercheck(fs.target, GetUserId()))
-		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE,
-					   RelationGetRelationName(target));
-	fsb_check_target(target, fs.time_column, NULL);
+/*
+ * fs_alter_feature_set(name, settings jsonb): changes any setting but the
+ * name and the target.  The settings are merged into the stored ones
+ * (jsonb_populate_record converts each value to its column's type), then
+ * validated as a registration would be.
+ */
+Datum
+fs_alter_feature_set(PG_FUNCTION_ARGS)
+{
+	static const char *const allowed[] = {
+		"entity_columns", "time_column", "source", "backfill_start",
+		"partition_interval", "online", "online_ttl", "checks",
+		"resource_profile", "catchup_delay", "reprocess_partitions"
+	};
+	FsbFeatureSet *current;
+	Jsonb	   *settings;
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	Settings	set;
+	FsbSavedUser saved;
+	Oid			types[2] = {TEXTOID, JSONBOID};
+	Datum		values[2];
+	HeapTuple	row;
+	TupleDesc	desc;
+	bool		isnull;
+	MemoryContext cxt = CurrentMemoryContext;
 
-	entities = PG_GETARG_ARRAYTYPE_P(2);
-	deconstruct_array(entities, TEXTOID, -1, false, TYPALIGN_INT,
-					  &elems, &elem_nulls, &nelems);
-	if (nelems == 0)
+	fsb_require_arg(fcinfo, 0, "name");
+	fsb_require_arg(fcinfo, 1, "settings");
+	current = fsb_catalog_load(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	settings = PG_GETARG_JSONB_P(1);
+	if (!JB_ROOT_IS_OBJECT(settings) || JB_ROOT_IS_SCALAR(settings))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("feature set \"%s\" needs at least one entity column",
-						fs.name)));
-	for (int i = 0; i < nelems; i++)
+				 errmsg("settings for feature set \"%s\" must be a JSON object",
+						current->name)));
+	it = JsonbIteratorInit(&settings->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
-		char	   *col;
+		char	   *key;
+		bool		known = false;
 
-		if (elem_nulls[i])
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("entity columns of feature set \"%s\" must not be null",
-							fs.name)));
-		col = TextDatumGetCString(elems[i]);
-		if (get_attnum(fs.target, col) <= 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_COLUMN),
-					 errmsg("column \"%s\" of table \"%s\" does not exist",
-							col, RelationGetRelationName(target))));
-		if (strcmp(col, fs.time_column) == 0 ||
-			list_member(fs.entity_columns, makeString(col)))
+		if (tok != WJB_KEY)
+			continue;
+		key = pnstrdup(v.val.string.val, v.val.string.len);
+		for (int i = 0; i < lengthof(allowed); i++)
+			known |= strcmp(key, allowed[i]) == 0;
+		if (strcmp(key, "name") == 0 || strcmp(key, "target") == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("column \"%s\" is given twice as a key of feature set \"%s\"",
-							col, fs.name),
-					 errhint("List each entity column once, and not the time column.")));
-		fs.entity_columns = lappend(fs.entity_columns, makeString(col));
+					 errmsg("cannot change the %s of feature set \"%s\"", key,
+							current->name),
+					 errhint("Drop the feature set and register it again.")));
+		if (!known)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unknown setting \"%s\" for feature set \"%s\"", key,
+							current->name),
+					 errhint("Settings are entity_columns, time_column, source, backfill_start, partition_interval, online, online_ttl, checks, resource_profile, catchup_delay and reprocess_partitions.")));
+		if (strcmp(key, "checks") != 0 && strcmp(key, "online_ttl") != 0)
+		{
+			tok = JsonbIteratorNext(&it, &v, true);
+			if (v.type == jbvNull)
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("setting \"%s\" of feature set \"%s\" must not be null",
+								key, current->name)));
+		}
 	}
-	/* Stored as plain strings from here on. */
+
+	/* the stored row with the new values, each of its column's type */
+	values[0] = CStringGetTextDatum(current->name);
+	values[1] = JsonbPGetDatum(settings);
+	SPI_connect();
+	fsb_become_user(fsb_extension_owner(), &saved);
+	fsb_spi_exec("SELECT n.entity_columns, n.time_column, n.source, n.backfill_start,"
+				 " n.partition_interval, n.online, n.online_ttl, n.checks,"
+				 " n.resource_profile, n.catchup_delay, n.reprocess_partitions"
+				 " FROM fs_backfill.feature_sets f,"
+				 " LATERAL jsonb_populate_record(f, $2) n WHERE f.name = $1",
+				 2, types, values, NULL, SPI_OK_SELECT);
+	fsb_restore_user(&saved);
+	row = SPI_copytuple(SPI_tuptable->vals[0]);
+	desc = CreateTupleDescCopy(SPI_tuptable->tupdesc);
+	SPI_finish();
+	MemoryContextSwitchTo(cxt);
+
+	memset(&set, 0, sizeof(set));
+	set.fs = *current;
+	set.entities = DatumGetArrayTypeP(heap_getattr(row, 1, desc, &isnull));
+	set.fs.time_column = TextDatumGetCString(heap_getattr(row, 2, desc, &isnull));
+	set.fs.source = TextDatumGetCString(heap_getattr(row, 3, desc, &isnull));
+	set.fs.backfill_start = DatumGetTimestampTz(heap_getattr(row, 4, desc, &isnull));
+	set.fs.partition_interval = *DatumGetIntervalP(heap_getattr(row, 5, desc, &isnull));
+	set.online = DatumGetBool(heap_getattr(row, 6, desc, &isnull));
+	set.online_ttl = heap_getattr(row, 7, desc, &set.online_ttl_null);
 	{
-		List	   *names = NIL;
-		ListCell   *lc;
+		Datum		checks = heap_getattr(row, 8, desc, &isnull);
 
-		foreach(lc, fs.entity_columns)
-			names = lappend(names, strVal(lfirst(lc)));
-		fs.entity_columns = names;
+		/* "checks": null means none */
+		set.checks = DatumGetJsonbP(isnull ?
+									DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")) :
+									checks);
 	}
+	set.fs.resource_profile = TextDatumGetCString(heap_getattr(row, 9, desc, &isnull));
+	set.catchup_delay = DatumGetIntervalP(heap_getattr(row, 10, desc, &isnull));
+	set.reprocess_partitions = DatumGetInt32(heap_getattr(row, 11, desc, &isnull));
 
-	fsb_check_partition_interval(&fs.partition_interval);
-	fsb_check_finite(fs.backfill_start, "backfill_start");
-	if (!PG_ARGISNULL(8))
-		check_interval_sign(PG_GETARG_INTERVAL_P(8), "online_ttl", false);
-	check_interval_sign(PG_GETARG_INTERVAL_P(11), "catchup_delay", true);
-	if (reprocess < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("reprocess_partitions must be zero or positive")));
-	if (!JB_ROOT_IS_OBJECT(checks) || JB_ROOT_IS_SCALAR(checks))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("checks of feature set \"%s\" must be a JSON object",
-						fs.name)));
-	if (JB_ROOT_COUNT(checks) > 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("validation checks are not supported yet"),
-				 errhint("Register the feature set with checks => '{}'.")));
-
-	(void) fsb_source_analyze(fs.source, target, fs.entity_columns,
-							  fs.time_column, fs.name);
-
-	fsb_catalog_insert(&fs, PG_GETARG_BOOL(7),
-					   PG_ARGISNULL(8) ? (Datum) 0 : PG_GETARG_DATUM(8),
-					   PG_ARGISNULL(8),
-					   PG_GETARG_DATUM(9), PG_GETARG_DATUM(11), reprocess);
-	table_close(target, NoLock);
+	/* two alterations, or one with a backfill, never interleave */
+	fsb_lock_target(current);
+	store_settings(&set, true);
 	PG_RETURN_VOID();
 }
 

@@ -23,6 +23,7 @@
 #include "nodes/pg_list.h"
 #include "storage/lockdefs.h"
 #include "tcop/dest.h"
+#include "utils/jsonb.h"
 #include "utils/relcache.h"
 
 /* Schema of the extension's tables, views and private helpers. */
@@ -48,6 +49,9 @@ typedef struct FsbFeatureSet
 	Oid			created_by;
 	bool		online;
 	Interval   *online_ttl;		/* NULL: no expiry */
+	Jsonb	   *checks;			/* validated at registration */
+	Interval	catchup_delay;
+	int32		reprocess_partitions;
 } FsbFeatureSet;
 
 /*
@@ -171,6 +175,7 @@ typedef struct FsbStepResult
 
 typedef struct FsbRunInfo
 {
+	int64		run_id;			/* from fsb_catalog_next_run_id() */
 	const char *source;
 	const char *resource_profile;
 	const char *comment;
@@ -179,14 +184,50 @@ typedef struct FsbRunInfo
 
 extern FsbFeatureSet *fsb_catalog_find(const char *name);
 extern FsbFeatureSet *fsb_catalog_load(const char *name);
-extern void fsb_catalog_insert(const FsbFeatureSet *fs, bool online,
-							   Datum online_ttl, bool online_ttl_null,
-							   Datum checks, Datum catchup_delay,
-							   int32 reprocess_partitions);
+extern void fsb_catalog_store(const FsbFeatureSet *fs, bool online,
+							  Datum online_ttl, bool online_ttl_null,
+							  Datum checks, Datum catchup_delay,
+							  int32 reprocess_partitions, bool replace);
 extern bool fsb_catalog_delete(const char *name);
 extern void fsb_catalog_apply_profile(const char *profile);
+extern int64 fsb_catalog_next_run_id(void);
 extern int64 fsb_catalog_record_run(const FsbPlan *plan, const FsbRunInfo *run,
 									const FsbStepResult *results);
+
+/* execute.c: what a run was asked to do (fs_backfill's arguments) */
+typedef struct FsbRunOptions
+{
+	const char *feature_set;
+	bool		reset;
+	const char *source;			/* NULL: the feature set's */
+	const char *resource_profile;	/* NULL: the feature set's */
+	const char *comment;
+	FsbStrategy strategy;
+	bool		allow_empty;
+	Jsonb	   *checks;			/* NULL: the feature set's */
+} FsbRunOptions;
+
+extern int64 fsb_run_backfill(const FsbRunOptions *opts, TimestampTz start,
+							  TimestampTz stop);
+extern void fsb_lock_target(const FsbFeatureSet *fs);
+
+/* checks.c */
+typedef struct FsbChecks FsbChecks;
+extern FsbChecks *fsb_checks_parse(Jsonb *json, Relation target,
+								   const char *feature_set);
+extern void fsb_checks_run(const FsbChecks *checks, const FsbStep *step,
+						   const FsbSource *src, Relation target,
+						   const char *feature_set, List *entity_columns,
+						   const char *time_column, int64 rows_now);
+extern bool fsb_checks_need_rows_now(const FsbChecks *checks);
+
+/* progress.c */
+extern Size fsb_progress_shmem_size(void);
+extern void fsb_progress_shmem_init(void);
+extern void fsb_progress_begin(const char *feature_set, int64 run_id, int total);
+extern void fsb_progress_phase(const char *phase, int total);
+extern void fsb_progress_slice_done(int64 rows);
+extern void fsb_progress_end(void);
 
 /* source.c */
 extern FsbSource *fsb_source_analyze(const char *sql, Relation target,
@@ -200,6 +241,8 @@ extern char *fsb_source_insert_sql(const FsbSource *src, Relation target,
 extern void fsb_check_target(Relation target, const char *time_column,
 							 AttrNumber *time_attnum);
 extern void fsb_check_partition_interval(const Interval *interval);
+extern void fsb_partition_align(const Interval *interval, TimestampTz t,
+								TimestampTz *lo, TimestampTz *hi);
 extern FsbStep *fsb_partition_slices(Relation target, const Interval *interval,
 									 TimestampTz start, TimestampTz stop,
 									 int *nslices);

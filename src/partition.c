@@ -145,8 +145,9 @@ floor_div(int64 a, int64 b)
 }
 
 /* Lower and upper bound of the aligned bucket of "interval" holding t. */
-static void
-align(const Interval *interval, TimestampTz t, TimestampTz *lo, TimestampTz *hi)
+void
+fsb_partition_align(const Interval *interval, TimestampTz t, TimestampTz *lo,
+					TimestampTz *hi)
 {
 	if (interval->month == 0)
 	{
@@ -280,7 +281,7 @@ fsb_partition_slices(Relation target, const Interval *interval,
 			TimestampTz lo,
 						hi;
 
-			align(interval, cursor, &lo, &hi);
+			fsb_partition_align(interval, cursor, &lo, &hi);
 			step->partition = InvalidOid;
 			step->creates_partition = true;
 			step->range_start = Max(lo, gap_lo);

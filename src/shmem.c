@@ -60,6 +60,7 @@ fsb_shmem_request(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	RequestAddinShmemSpace(MAXALIGN(sizeof(FsbShared)));
+	RequestAddinShmemSpace(fsb_progress_shmem_size());
 }
 
 static void
@@ -78,12 +79,19 @@ fsb_shmem_startup(void)
 		SpinLockInit(&fsb_shared->mutex);
 		strlcpy(fsb_shared->redis_state, "not started", sizeof(fsb_shared->redis_state));
 	}
+	fsb_progress_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 }
 
 static void
 fsb_xact_callback(XactEvent event, void *arg)
 {
+	/* a run's progress ends with its transaction, whatever happened */
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PREPARE || event == XACT_EVENT_PARALLEL_COMMIT ||
+		event == XACT_EVENT_PARALLEL_ABORT)
+		fsb_progress_end();
+
 	switch (event)
 	{
 		case XACT_EVENT_COMMIT:

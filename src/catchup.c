@@ -1,0 +1,119 @@
+/*-------------------------------------------------------------------------
+ *
+ * catchup.c
+ *	  fs_backfill_catchup(): backfill what is new since the last catch-up.
+ *
+ * The watermark is how far the feature set is known to be filled without a
+ * gap: starting at backfill_start, each committed run in run order that
+ * begins at or before it and ends after it moves it to that run's stop; a
+ * reset run that began at or before backfill_start sets it to its stop, any
+ * other reset run back to backfill_start (it deleted what lay before its
+ * start).  Runs are recorded in the transaction that wrote their rows, so
+ * the watermark moves only in the commit that wrote the data, and a failed
+ * catch-up leaves it where it was.
+ *
+ * A catch-up runs from the watermark, moved back over the last
+ * reprocess_partitions partitions for late rows, to now() - catchup_delay
+ * rounded down to a partition boundary: whole partitions only.  It takes
+ * the feature set's backfill lock before reading the watermark, so two
+ * catch-ups never run at once: the second waits, then finds the first's
+ * work done and returns NULL.
+ *
+ * Copyright (c) 2026, fs_backfill developers
+ *
+ * IDENTIFICATION
+ *	  src/catchup.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "fs_backfill.h"
+
+PG_FUNCTION_INFO_V1(fs_backfill_catchup);
+
+/* The feature set's watermark: see the file header. */
+static TimestampTz
+catchup_watermark(const FsbFeatureSet *fs)
+{
+	FsbSavedUser saved;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(fs->name)};
+	TimestampTz watermark = fs->backfill_start;
+
+	SPI_connect();
+	fsb_become_user(fsb_extension_owner(), &saved);
+	fsb_spi_exec("SELECT start_time, stop_time, reset FROM fs_backfill.runs"
+				 " WHERE feature_set = $1 AND status = 'succeeded' ORDER BY run_id",
+				 1, types, values, NULL, SPI_OK_SELECT);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	row = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		TimestampTz start = DatumGetTimestampTz(SPI_getbinval(row, desc, 1, &isnull));
+		TimestampTz stop = DatumGetTimestampTz(SPI_getbinval(row, desc, 2, &isnull));
+		bool		reset = DatumGetBool(SPI_getbinval(row, desc, 3, &isnull));
+
+		if (reset)
+			watermark = start <= fs->backfill_start ? stop : fs->backfill_start;
+		else if (start <= watermark && stop > watermark)
+			watermark = stop;
+	}
+	fsb_restore_user(&saved);
+	SPI_finish();
+	return watermark;
+}
+
+/*
+ * fs_backfill_catchup(feature_set): the run id, or NULL when there was no
+ * whole partition to add.
+ */
+Datum
+fs_backfill_catchup(PG_FUNCTION_ARGS)
+{
+	FsbFeatureSet *fs;
+	FsbRunOptions opts;
+	TimestampTz watermark;
+	TimestampTz start;
+	TimestampTz stop;
+	TimestampTz upto;
+	TimestampTz hi;
+
+	fsb_require_arg(fcinfo, 0, "feature_set");
+	fs = fsb_catalog_load(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	fsb_lock_target(fs);
+	fs = fsb_catalog_load(fs->name);	/* as committed by whoever we waited for */
+	watermark = catchup_watermark(fs);
+
+	upto = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
+												   TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()),
+												   IntervalPGetDatum(&fs->catchup_delay)));
+	fsb_partition_align(&fs->partition_interval, upto, &stop, &hi);
+	if (stop <= watermark)
+	{
+		ereport(NOTICE,
+				(errmsg("feature set \"%s\" is caught up to %s", fs->name,
+						fsb_format_time(watermark)),
+				 errdetail("The next whole partition ends after now() - catchup_delay.")));
+		PG_RETURN_NULL();
+	}
+
+	/* back over the last reprocess_partitions partitions, for late rows */
+	start = watermark;
+	for (int i = 0; i < fs->reprocess_partitions && start > fs->backfill_start; i++)
+		fsb_partition_align(&fs->partition_interval, start - 1, &start, &hi);
+	start = Max(start, fs->backfill_start);
+
+	memset(&opts, 0, sizeof(opts));
+	opts.feature_set = fs->name;
+	opts.comment = "catch-up";
+	opts.strategy = FSB_STRATEGY_AUTO;
+	PG_RETURN_INT64(fsb_run_backfill(&opts, start, stop));
+}
