@@ -105,8 +105,12 @@ fs_backfill_catchup(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	}
 
-	/* back over the last reprocess_partitions partitions, for late rows */
-	start = watermark;
+	/*
+	 * From the start of the partition holding the watermark (a backfill up
+	 * to now() may have left it inside one), back over the last
+	 * reprocess_partitions partitions, for late rows.
+	 */
+	fsb_partition_align(&fs->partition_interval, watermark, &start, &hi);
 	for (int i = 0; i < fs->reprocess_partitions && start > fs->backfill_start; i++)
 		fsb_partition_align(&fs->partition_interval, start - 1, &start, &hi);
 	start = Max(start, fs->backfill_start);

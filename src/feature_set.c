@@ -272,6 +272,9 @@ fs_alter_feature_set(PG_FUNCTION_ARGS)
 		}
 	}
 
+	/* two alterations, or one with a backfill, never interleave */
+	fsb_lock_target(current);
+
 	/* the stored row with the new values, each of its column's type */
 	values[0] = CStringGetTextDatum(current->name);
 	values[1] = JsonbPGetDatum(settings);
@@ -284,7 +287,12 @@ fs_alter_feature_set(PG_FUNCTION_ARGS)
 				 " LATERAL jsonb_populate_record(f, $2) n WHERE f.name = $1",
 				 2, types, values, NULL, SPI_OK_SELECT);
 	fsb_restore_user(&saved);
-	row = SPI_copytuple(SPI_tuptable->vals[0]);
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("feature set \"%s\" does not exist", current->name)));
+	row = SPI_copytuple(SPI_tuptable->vals[0]);	/* in the caller's memory */
+	MemoryContextSwitchTo(cxt);
 	desc = CreateTupleDescCopy(SPI_tuptable->tupdesc);
 	SPI_finish();
 	MemoryContextSwitchTo(cxt);
@@ -310,8 +318,6 @@ fs_alter_feature_set(PG_FUNCTION_ARGS)
 	set.catchup_delay = DatumGetIntervalP(heap_getattr(row, 10, desc, &isnull));
 	set.reprocess_partitions = DatumGetInt32(heap_getattr(row, 11, desc, &isnull));
 
-	/* two alterations, or one with a backfill, never interleave */
-	fsb_lock_target(current);
 	store_settings(&set, true);
 	PG_RETURN_VOID();
 }

@@ -6,8 +6,9 @@
  * One slot per backend in shared memory (when fs_backfill is preloaded),
  * written only by its backend: the feature set, the run id, the phase, the
  * slices done of the total and the rows written.  Readers copy a slot under
- * its spinlock.  A slot is cleared when fs_backfill() returns and at the end
- * of the transaction, so an error never leaves a stale one.
+ * its spinlock.  A slot is cleared when fs_backfill() returns, at the end of
+ * the transaction, and when the subtransaction it began in aborts, so an
+ * error never leaves a stale one.
  *
  * Copyright (c) 2026, fs_backfill developers
  *
@@ -18,6 +19,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -48,6 +50,16 @@ typedef struct ProgressSlot
 static ProgressSlot *slots = NULL;
 static int	nslots = 0;
 static ProgressSlot *mine = NULL;	/* set while this backend reports */
+static SubTransactionId mine_subid;	/* where fs_backfill() began */
+
+/* A backfill that failed inside a savepoint (an EXCEPTION block) ends there. */
+static void
+progress_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						  SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB && mine != NULL && mySubid <= mine_subid)
+		fsb_progress_end();
+}
 
 Size
 fsb_progress_shmem_size(void)
@@ -75,9 +87,17 @@ fsb_progress_shmem_init(void)
 void
 fsb_progress_begin(const char *feature_set, int64 run_id, int total)
 {
+	static bool callback_registered = false;
+
 	if (slots == NULL || MyBackendId == InvalidBackendId || MyBackendId > nslots)
 		return;
+	if (!callback_registered)
+	{
+		RegisterSubXactCallback(progress_subxact_callback, NULL);
+		callback_registered = true;
+	}
 	mine = &slots[MyBackendId - 1];
+	mine_subid = GetCurrentSubTransactionId();
 	SpinLockAcquire(&mine->mutex);
 	mine->pid = MyProcPid;
 	strlcpy(mine->feature_set, feature_set, sizeof(mine->feature_set));

@@ -241,6 +241,13 @@ batch_set(const char *name)
 		int			k = foreach_current_index(lc);
 		AttrNumber	attnum = get_attnum(fs->target, lfirst(lc));
 
+		if (attnum <= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("entity column \"%s\" of feature set \"%s\" does not exist",
+							(char *) lfirst(lc), fs->name),
+					 errhint("Fix the feature set with fs_alter_feature_set(), or drop it.")));
+
 		types[k] = TEXTARRAYOID;
 		appendStringInfo(&unnest, "%s$%d", k > 0 ? ", " : "", k + 1);
 		appendStringInfo(&names, "%sk%d", k > 0 ? ", " : "", k + 1);
@@ -304,7 +311,8 @@ build_pushes(const BatchSet *set, Claim *claims, int nclaims, FsbPush *pushes)
 	}
 
 	nest = fsb_pin_search_path();
-	rc = SPI_execute_plan(set->latest, keys, NULL, true, 0);
+	/* a fresh snapshot: an entry claimed now may come from a commit since */
+	rc = SPI_execute_plan(set->latest, keys, NULL, false, 0);
 	fsb_unpin_search_path(nest);
 	MemoryContextSwitchTo(cxt); /* SPI returns in its own */
 	if (rc != SPI_OK_SELECT || SPI_processed != (uint64) nclaims)
@@ -552,7 +560,7 @@ drain_batch(char **error)
 	if (result != FSB_PUSH_DONE)
 	{
 		/* the message lives in SPI's memory, which SPI_finish frees */
-		if (!failed)
+		if (!failed && *error != NULL)
 			*error = MemoryContextStrdup(batch_cxt, *error);
 		SPI_finish();
 		PopActiveSnapshot();
@@ -645,6 +653,7 @@ resync_all(void)
 	List	   *names = NIL;
 	ListCell   *lc;
 	int64		total = 0;
+	int			nsets;
 	FsbSavedUser saved;
 
 	begin_transaction("fs_backfill: resync after Redis lost its data");
@@ -661,10 +670,11 @@ resync_all(void)
 		if (get_rel_name(fs->target) != NULL)
 			total += fsb_queue_everything(fs);
 	}
+	nsets = list_length(names);	/* the list is in SPI's memory */
 	commit_transaction();
 	ereport(LOG,
 			(errmsg("Redis at %s holds no fs_backfill data; queued " INT64_FORMAT " entities of %d feature sets",
-					fsb_redis_endpoint(fsb_redis_url), total, list_length(names))));
+					fsb_redis_endpoint(fsb_redis_url), total, nsets)));
 }
 
 /* Logs a change of Redis state once; quiet while it stays the same. */
@@ -793,14 +803,26 @@ fsb_worker_main(Datum main_arg)
 			{
 				MemoryContext old = MemoryContextSwitchTo(batch_cxt);
 				bool		up = ensure_redis(&error);
+				bool		script_reloaded = false;
 
 				while (up)
 				{
 					CHECK_FOR_INTERRUPTS();
 					MemoryContextReset(batch_cxt);
 					done = drain_batch(&error);
-					if (done == FSB_BATCH_AGAIN)
+					/* the script was loaded again: once, not forever */
+					if (done == FSB_BATCH_AGAIN && !script_reloaded)
+					{
+						script_reloaded = true;
 						continue;
+					}
+					if (done == FSB_BATCH_AGAIN)
+					{
+						error = psprintf("Redis at %s keeps forgetting the push script",
+										 fsb_redis_endpoint(fsb_redis_url));
+						done = -1;
+					}
+					script_reloaded = false;
 					if (done < 0)
 						up = false;
 					else

@@ -8,7 +8,7 @@
 -- failed catch-up leaves the watermark where it was.  now() is fixed inside
 -- the transaction, so "today" below is the catch-up's midnight.
 BEGIN;
-SELECT plan(58);
+SELECT plan(60);
 SET LOCAL TimeZone = 'UTC';
 
 CREATE TEMP TABLE d AS
@@ -211,6 +211,21 @@ SELECT fs_backfill('ac_gap', bstart + interval '1 day', today - interval '1 hour
 SELECT is(fs_backfill_catchup('ac_gap'), NULL, 'a run inside the covered range leaves it: nothing to catch up');
 SELECT set_eq($$SELECT user_id, feature_time, v FROM ac_gap_feat$$,
               $$SELECT user_id, ts, v FROM ac_raw, d WHERE ts >= bstart AND ts < today$$,
+              'and the table is the source''s rows');
+
+-- a watermark inside a partition: catch-up starts at that partition's start
+CREATE TABLE ac_mid_feat (user_id bigint NOT NULL, feature_time timestamptz NOT NULL, v int)
+    PARTITION BY RANGE (feature_time);
+SELECT fs_create_feature_set('ac_mid', 'ac_mid_feat', ARRAY['user_id'], 'feature_time',
+    $$SELECT user_id, ts AS feature_time, v FROM ac_raw WHERE ts >= $1 AND ts < $2$$,
+    today - interval '3 days', online => false) FROM d \gset
+SELECT fs_backfill('ac_mid', today - interval '3 days', today - interval '2 days' + interval '6 hours') FROM d \gset
+CREATE TEMP TABLE c9 AS SELECT fs_backfill_catchup('ac_mid') AS run_id;
+SELECT is((SELECT (r.start_time, r.stop_time)::text FROM pg_temp.last_run('ac_mid') r),
+          (SELECT (today - interval '2 days', today)::text FROM d),
+          'whole partitions: from the start of the one holding the watermark');
+SELECT set_eq($$SELECT user_id, feature_time, v FROM ac_mid_feat$$,
+              $$SELECT user_id, ts, v FROM ac_raw, d WHERE ts >= today - interval '3 days' AND ts < today$$,
               'and the table is the source''s rows');
 
 SELECT * FROM finish();

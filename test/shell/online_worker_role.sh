@@ -51,10 +51,12 @@ is "$(q -c "SELECT pushed >= 12000 FROM fs_backfill.online_status WHERE feature_
    "online_status counts the pushes"
 
 # Redis forgets the push script: the worker loads it again and carries on
+pid=$(worker_pid)
 rcli script flush >/dev/null
 q -c "UPDATE raw SET v = v + 1 WHERE user_id <= 100" -c "SELECT fs_backfill('fs', '2025-03-01', '2025-03-02')" >/dev/null
 converged; ok $? "after SCRIPT FLUSH the next backfill still reaches Redis"
 is "$(q -c "SELECT redis FROM fs_backfill.worker_status()")" "connected" "without the worker calling Redis down"
+is "$(worker_pid)" "$pid" "by the same worker process (no crash, no restart)"
 
 # an unreadable password file is reported, by path, and nothing is lost
 q -c "ALTER SYSTEM SET fs_backfill.redis_password_file = '/nonexistent/fsb-password'" \

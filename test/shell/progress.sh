@@ -30,4 +30,9 @@ rm -f /tmp/fsb_progress_notices.$$ /tmp/fsb_progress_run.$$
 # a failed backfill leaves no progress behind
 q -c "SELECT fs_backfill('fs', '2025-03-01', '2025-03-04', checks => '{\"min_rows\": 1000}')" >/dev/null 2>&1
 is "$(q -c "SELECT count(*) FROM fs_backfill_progress()")" "0" "a failed backfill leaves no progress row"
+# nor one that failed inside a savepoint (an EXCEPTION block) of a longer transaction
+is "$(q -c "BEGIN" -c "DO \$\$ BEGIN PERFORM fs_backfill('fs', '2025-03-01', '2025-03-04', checks => '{\"min_rows\": 1000}');
+                              EXCEPTION WHEN check_violation THEN NULL; END \$\$" \
+          -c "SELECT count(*) FROM fs_backfill_progress()" -c "COMMIT")" "0" \
+   "nor one caught by an EXCEPTION block, while its transaction goes on"
 done_testing
