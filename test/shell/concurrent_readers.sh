@@ -66,7 +66,7 @@ holder=$!
 wait_for 5 "SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE l.relation = 'feat_p20250302'::regclass AND a.wait_event = 'PgSleep')"
 ok $? "a long reader holds the partition"
 t0=$(now_s)
-q -c "SET fs_backfill.swap_min_rows = 0" -c "SET fs_backfill.swap_lock_timeout = '1s'" \
+PGOPTIONS="-c client_min_messages=notice" q -c "SET fs_backfill.swap_min_rows = 0" -c "SET fs_backfill.swap_lock_timeout = '1s'" \
   -c "SELECT fs_backfill('fs', '2025-03-02', '2025-03-02', strategy => 'swap')" >/dev/null 2>/tmp/fsb_notice.$$ &
 bf=$!
 sleep 0.3

@@ -18,7 +18,8 @@ is() {     # is HAVE WANT DESCRIPTION
 }
 done_testing() { echo "1..$TAP_N"; exit $TAP_FAILED; }
 
-q() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$DB" "$@"; }
+# quiet about NOTICEs (a line per slice) unless a test asks for them
+q() { PGOPTIONS="${PGOPTIONS:--c client_min_messages=warning}" psql -X -q -At -v ON_ERROR_STOP=1 -d "$DB" "$@"; }
 fresh_db() {
     psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB" >/dev/null 2>&1
     q -c "CREATE EXTENSION fs_backfill" >/dev/null

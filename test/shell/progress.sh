@@ -8,7 +8,7 @@ make_feature_set 4 50
 
 # every slice of this source takes 0.8 s
 src="WITH pause AS MATERIALIZED (SELECT pg_sleep(0.8)) SELECT user_id, ts AS feature_time, v FROM raw, pause WHERE ts >= \$1 AND ts < \$2"
-q -c "SELECT fs_backfill('fs', '2025-03-01', '2025-03-04', source => \$q\$$src\$q\$)" \
+PGOPTIONS="-c client_min_messages=notice" q -c "SELECT fs_backfill('fs', '2025-03-01', '2025-03-04', source => \$q\$$src\$q\$)" \
   2>/tmp/fsb_progress_notices.$$ >/tmp/fsb_progress_run.$$ &
 bf=$!
 
