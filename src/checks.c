@@ -45,6 +45,7 @@
 typedef struct NullLimit
 {
 	char	   *column;
+	AttrNumber	attnum;			/* in the target */
 	double		limit;
 } NullLimit;
 
@@ -113,7 +114,8 @@ parse_null_limits(FsbChecks *checks, JsonbContainer *obj, Relation target,
 			continue;
 		limit = palloc(sizeof(NullLimit));
 		limit->column = pnstrdup(v.val.string.val, v.val.string.len);
-		if (get_attnum(RelationGetRelid(target), limit->column) <= 0)
+		limit->attnum = get_attnum(RelationGetRelid(target), limit->column);
+		if (limit->attnum <= 0)
 			bad_checks(feature_set,
 					   psprintf("max_null_fraction names column \"%s\", which table \"%s\" does not have.",
 								limit->column, RelationGetRelationName(target)));
@@ -228,12 +230,11 @@ fsb_checks_run(const FsbChecks *checks, const FsbStep *step,
 		bool		in_source = false;
 
 		for (int i = 0; i < src->natts; i++)
-			in_source |= src->target_attnum[i] == get_attnum(RelationGetRelid(target), limit->column);
+			in_source |= src->target_attnum[i] == limit->attnum;
 		/* a column the source leaves out gets its default, or NULL */
 		if (in_source)
 			appendStringInfo(&sql, ", pg_catalog.count(s.%s)", quote_identifier(limit->column));
-		else if (TupleDescAttr(RelationGetDescr(target),
-							   get_attnum(RelationGetRelid(target), limit->column) - 1)->atthasdef)
+		else if (TupleDescAttr(RelationGetDescr(target), limit->attnum - 1)->atthasdef)
 			appendStringInfoString(&sql, ", pg_catalog.count(*)");
 		else
 			appendStringInfoString(&sql, ", 0::pg_catalog.int8");

@@ -117,6 +117,7 @@ store_settings(Settings *set, bool replace)
 	for (int i = 0; i < nelems; i++)
 	{
 		char	   *col;
+		bool		dup;
 		ListCell   *lc;
 
 		if (elem_nulls[i])
@@ -130,14 +131,14 @@ store_settings(Settings *set, bool replace)
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
 					 errmsg("column \"%s\" of table \"%s\" does not exist",
 							col, RelationGetRelationName(target))));
+		dup = strcmp(col, fs->time_column) == 0;
 		foreach(lc, fs->entity_columns)
-			if (strcmp(lfirst(lc), col) == 0)
-				col = NULL;
-		if (col == NULL || strcmp(TextDatumGetCString(elems[i]), fs->time_column) == 0)
+			dup |= strcmp(lfirst(lc), col) == 0;
+		if (dup)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("column \"%s\" is given twice as a key of feature set \"%s\"",
-							TextDatumGetCString(elems[i]), fs->name),
+							col, fs->name),
 					 errhint("List each entity column once, and not the time column.")));
 		fs->entity_columns = lappend(fs->entity_columns, col);
 	}

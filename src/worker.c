@@ -290,25 +290,26 @@ build_pushes(const BatchSet *set, Claim *claims, int nclaims, FsbPush *pushes)
 	TimestampTz now = GetCurrentTimestamp();
 	MemoryContext cxt = CurrentMemoryContext;
 	Datum	   *keys = palloc(sizeof(Datum) * set->nkeys);
+	ArrayBuildState **columns = palloc0(sizeof(ArrayBuildState *) * set->nkeys);
+	Datum	  **parts = palloc(sizeof(Datum *) * nclaims);
+	int		   *nparts = palloc(sizeof(int) * nclaims);
 	SPITupleTable *rows;
 	int			nest;
 	int			rc;
 
-	for (int k = 0; k < set->nkeys; k++)
+	/* each entity's key values, once: a text[] per key column, and the key */
+	for (int i = 0; i < nclaims; i++)
 	{
-		ArrayBuildState *astate = NULL;
-
-		for (int i = 0; i < nclaims; i++)
-		{
-			bool		isnull;
-			int			idx = k + 1;
-			Datum		v = array_get_element(claims[i].entity, 1, &idx,
-											  -1, -1, false, TYPALIGN_INT, &isnull);
-
-			astate = accumArrayResult(astate, v, isnull, TEXTOID, cxt);
-		}
-		keys[k] = makeArrayResult(astate, cxt);
+		deconstruct_array(DatumGetArrayTypeP(claims[i].entity), TEXTOID, -1, false,
+						  TYPALIGN_INT, &parts[i], NULL, &nparts[i]);
+		/* an entry queued before the key columns changed matches nothing */
+		for (int k = 0; k < set->nkeys; k++)
+			columns[k] = accumArrayResult(columns[k],
+										  k < nparts[i] ? parts[i][k] : (Datum) 0,
+										  k >= nparts[i], TEXTOID, cxt);
 	}
+	for (int k = 0; k < set->nkeys; k++)
+		keys[k] = makeArrayResult(columns[k], cxt);
 
 	nest = fsb_pin_search_path();
 	/* a fresh snapshot: an entry claimed now may come from a commit since */
@@ -328,17 +329,13 @@ build_pushes(const BatchSet *set, Claim *claims, int nclaims, FsbPush *pushes)
 		bool		isnull;
 		Datum		time = heap_getattr(row, 2, rdesc, &isnull);
 		StringInfoData key;
-		Datum	   *parts;
-		int			nparts;
 		int			f = 0;
 		ListCell   *lc;
 
-		deconstruct_array(DatumGetArrayTypeP(claims[i].entity), TEXTOID, -1, false,
-						  TYPALIGN_INT, &parts, NULL, &nparts);
 		initStringInfo(&key);
 		appendStringInfo(&key, "fs:%s", fs->name);
-		for (int k = 0; k < nparts; k++)
-			appendStringInfo(&key, ":%s", TextDatumGetCString(parts[k]));
+		for (int k = 0; k < nparts[i]; k++)
+			appendStringInfo(&key, ":%s", TextDatumGetCString(parts[i][k]));
 
 		memset(p, 0, sizeof(FsbPush));
 		p->key = key.data;
@@ -380,28 +377,20 @@ build_pushes(const BatchSet *set, Claim *claims, int nclaims, FsbPush *pushes)
 	return nclaims;
 }
 
-/* Records a push or an error per feature set, for fs_backfill.online_status. */
+/* Counts a feature set's pushes, for fs_backfill.online_status. */
 static void
-record_state(const char *feature_set, int64 pushed, const char *error)
+record_pushes(const char *feature_set, int64 pushed)
 {
-	Oid			types[3] = {TEXTOID, INT8OID, TEXTOID};
-	Datum		values[3];
-	char		nulls[3] = {' ', ' ', ' '};
+	Oid			types[2] = {TEXTOID, INT8OID};
+	Datum		values[2];
 
 	values[0] = CStringGetTextDatum(feature_set);
 	values[1] = Int64GetDatum(pushed);
-	values[2] = error ? CStringGetTextDatum(error) : (Datum) 0;
-	nulls[2] = error ? ' ' : 'n';
-	fsb_spi_exec(error ?
-				 "INSERT INTO fs_backfill.online_state AS s (feature_set, last_error, last_error_at)"
-				 " SELECT $1, $3, now() WHERE $2 >= 0"
-				 " AND EXISTS (SELECT 1 FROM fs_backfill.feature_sets WHERE name = $1)"
-				 " ON CONFLICT (feature_set) DO UPDATE SET last_error = $3, last_error_at = now()" :
-				 "INSERT INTO fs_backfill.online_state AS s (feature_set, pushed, last_push)"
-				 " SELECT $1, $2, now() WHERE $3 IS NULL"
-				 " AND EXISTS (SELECT 1 FROM fs_backfill.feature_sets WHERE name = $1)"
+	fsb_spi_exec("INSERT INTO fs_backfill.online_state AS s (feature_set, pushed, last_push)"
+				 " SELECT $1, $2, now()"
+				 " WHERE EXISTS (SELECT 1 FROM fs_backfill.feature_sets WHERE name = $1)"
 				 " ON CONFLICT (feature_set) DO UPDATE SET pushed = s.pushed + $2, last_push = now()",
-				 3, types, values, nulls, SPI_OK_INSERT);
+				 2, types, values, NULL, SPI_OK_INSERT);
 }
 
 /*
@@ -575,7 +564,7 @@ drain_batch(char **error)
 	{
 		BatchSet   *set = lfirst(lc);
 
-		record_state(set->name, set->claimed, NULL);
+		record_pushes(set->name, set->claimed);
 	}
 	fsb_restore_user(&saved);
 	commit_transaction();
