@@ -133,6 +133,25 @@ DROP TABLE er_gone;
 SELECT fs_backfill('er_gone', '2025-03-01', '2025-03-02');
 SELECT fs_drop_feature_set('er_gone');
 
+\echo catch-up, alteration and scheduling: NULLs, unknown names, no pg_cron here
+SELECT fs_backfill_catchup(NULL);
+SELECT fs_backfill_catchup('nope');
+SELECT fs_alter_feature_set(NULL, '{}');
+SELECT fs_alter_feature_set('er', NULL);
+SELECT fs_alter_feature_set('nope', '{}');
+SELECT fs_alter_feature_set('er', '[]');
+SELECT fs_alter_feature_set('er', '{"name": "other"}');
+SELECT fs_alter_feature_set('er', '{"backfil_start": "2025-01-01"}');
+SELECT fs_alter_feature_set('er', '{"online": null}');
+SELECT fs_alter_feature_set('er', '{"resource_profile": "huge"}');
+SELECT fs_alter_feature_set('er', '{"partition_interval": "0"}');
+SELECT fs_schedule_catchup(NULL, '* * * * *');
+SELECT fs_schedule_catchup('nope', '* * * * *');
+SELECT fs_schedule_catchup('er', '* * * * *');
+SELECT fs_unschedule_catchup(NULL);
+SELECT fs_unschedule_catchup('er');
+SELECT count(*) FROM fs_backfill_progress();
+
 \echo after all that, nothing changed
 SELECT er_state();
 

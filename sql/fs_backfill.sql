@@ -316,13 +316,14 @@ DECLARE
 	job bigint;
 BEGIN
 	IF feature_set IS NULL OR schedule IS NULL THEN
-		RAISE EXCEPTION 'feature_set and schedule must not be null'
+		RAISE EXCEPTION 'argument % must not be null',
+			CASE WHEN feature_set IS NULL THEN 'feature_set' ELSE 'schedule' END
 			USING ERRCODE = 'null_value_not_allowed';
 	END IF;
 	IF NOT EXISTS (SELECT FROM fs_backfill.feature_sets f WHERE f.name = feature_set) THEN
 		RAISE EXCEPTION 'feature set "%" does not exist', feature_set
 			USING ERRCODE = 'undefined_object',
-				  HINT = 'Register it with fs_create_feature_set().';
+				  HINT = 'Register it with fs_create_feature_set(), or list them in fs_backfill.feature_sets.';
 	END IF;
 	IF to_regprocedure('cron.schedule(text,text,text)') IS NULL THEN
 		RAISE EXCEPTION 'pg_cron is not installed in database "%"', current_database()
@@ -349,7 +350,7 @@ DECLARE
 	found boolean;
 BEGIN
 	IF feature_set IS NULL THEN
-		RAISE EXCEPTION 'feature_set must not be null'
+		RAISE EXCEPTION 'argument feature_set must not be null'
 			USING ERRCODE = 'null_value_not_allowed';
 	END IF;
 	IF to_regprocedure('cron.unschedule(name)') IS NULL THEN

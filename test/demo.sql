@@ -52,3 +52,17 @@ SELECT partition, slice_start, slice_stop, strategy, rows_before, rows_after, du
   FROM fs_backfill.run_partitions WHERE run_id = 2;
 ANALYZE user_features;
 SELECT feature_set, partition, rows_estimate, last_run_id FROM fs_backfill.coverage ORDER BY range_start;
+
+-- Checks gate every slice before it replaces anything: a source that lost
+-- most of a day fails min_rows, and nothing changes.
+SELECT fs_alter_feature_set('users', '{"checks": {"min_rows": 5000, "unique_key": true}}');
+\set ON_ERROR_STOP 0
+SELECT fs_backfill('users', '2025-03-03', '2025-03-03',
+  source => $$SELECT user_id, date_trunc('hour', at) AS feature_time,
+                     sum(clicks)::int AS clicks_1h, sum(spend) AS spend_1h
+                FROM events WHERE at >= $1 AND at < $2 AND user_id < 100
+               GROUP BY 1, 2$$);
+\set ON_ERROR_STOP 1
+SELECT count(*) AS runs FROM fs_backfill.runs;
+-- Running backfills, from any session (none now): phase, slices done, rows.
+SELECT * FROM fs_backfill_progress();
