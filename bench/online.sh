@@ -16,13 +16,18 @@ rcli() { redis-cli -p "$FSB_REDIS_PORT" "$@"; }
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
 pushed() { q -c "SELECT pushed FROM fs_backfill.worker_status()"; }
-# waits for N more pushes (a cheap read of shared memory: a count(*) of the
-# queue every 50 ms would compete with the worker for the CPU), then for the
-# queue to be empty
+# waits for N more pushes, then for the queue to be empty, in one session:
+# a psql started every 50 ms would take a good part of a core from the
+# worker and Redis on a two-core machine
 wait_drained() {
-    local target=$(($1 + N))
-    while [ "$(pushed)" -lt "$target" ]; do sleep 0.05; done
-    while [ "$(q -c "SELECT count(*) FROM fs_backfill.online_queue")" != "0" ]; do sleep 0.05; done
+    q -c "DO \$\$ BEGIN
+            WHILE (SELECT pushed FROM fs_backfill.worker_status()) < $(($1 + N)) LOOP
+                PERFORM pg_sleep(0.01);
+            END LOOP;
+            WHILE EXISTS (SELECT FROM fs_backfill.online_queue) LOOP
+                PERFORM pg_sleep(0.01);
+            END LOOP;
+          END \$\$"
 }
 vacuums() { q -c "SELECT vacuum_count FROM pg_stat_all_tables WHERE relid = 'fs_backfill.online_queue'::regclass"; }
 qsize() { q -c "SELECT pg_total_relation_size('fs_backfill.online_queue')"; }

@@ -83,11 +83,18 @@ PGDLLEXPORT void fsb_worker_main(Datum main_arg);
 /* Longest wait between attempts while Redis is down. */
 #define FSB_BACKOFF_MAX_MS 10000
 
-/* Entries claimed and sent at a time, within a batch. */
+/*
+ * Entries claimed and sent at a time, within a batch.  The first chunk is
+ * smaller: Redis, done with the last batch, waits for it.
+ */
 #define FSB_CHUNK 1000
+#define FSB_FIRST_CHUNK 100
 
 /* drain_batch(): Redis had lost the push script; do the batch again. */
 #define FSB_BATCH_AGAIN (-2)
+
+/* Full batches after which a drain starts again from the queue's head. */
+#define FSB_RESTART_BATCHES 100
 
 /* Entries drained since the last VACUUM of the queue that call for one. */
 #define FSB_VACUUM_AFTER 10000
@@ -278,6 +285,33 @@ batch_set(const char *name)
 	return set;
 }
 
+/* fs:<feature set>:<value 1>[:<value 2>...], from the entity's text values. */
+static char *
+entity_key(const char *feature_set, const Datum *parts, int nparts)
+{
+	size_t		name_len = strlen(feature_set);
+	size_t		len = 3 + name_len;
+	char	   *key;
+	char	   *p;
+
+	for (int k = 0; k < nparts; k++)
+		len += 1 + VARSIZE_ANY_EXHDR(DatumGetPointer(parts[k]));
+	key = palloc(len + 1);
+	memcpy(key, "fs:", 3);
+	memcpy(key + 3, feature_set, name_len);
+	p = key + 3 + name_len;
+	for (int k = 0; k < nparts; k++)
+	{
+		text	   *part = (text *) DatumGetPointer(parts[k]);
+
+		*p++ = ':';
+		memcpy(p, VARDATA_ANY(part), VARSIZE_ANY_EXHDR(part));
+		p += VARSIZE_ANY_EXHDR(part);
+	}
+	*p = '\0';
+	return key;
+}
+
 /*
  * Builds the pushes for the claims of one feature set, in the current
  * memory context: reads each entity's latest row.
@@ -328,17 +362,11 @@ build_pushes(const BatchSet *set, Claim *claims, int nclaims, FsbPush *pushes)
 		FsbPush    *p = &pushes[i];
 		bool		isnull;
 		Datum		time = heap_getattr(row, 2, rdesc, &isnull);
-		StringInfoData key;
 		int			f = 0;
 		ListCell   *lc;
 
-		initStringInfo(&key);
-		appendStringInfo(&key, "fs:%s", fs->name);
-		for (int k = 0; k < nparts[i]; k++)
-			appendStringInfo(&key, ":%s", TextDatumGetCString(parts[i][k]));
-
 		memset(p, 0, sizeof(FsbPush));
-		p->key = key.data;
+		p->key = entity_key(fs->name, parts[i], nparts[i]);
 		p->guard = claims[i].guard;
 		if (isnull)
 		{
@@ -396,28 +424,39 @@ record_pushes(const char *feature_set, int64 pushed)
 /*
  * Claims up to "limit" entries with an id above "after", in the current
  * memory context.  The locking subquery runs once, as an InitPlan (as an
- * IN (...) the planner may rescan it), and the deletion finds the claimed
- * ids by index whatever the queue's statistics said when the plan was
- * made: it is kept, generic, for the worker's life.
+ * IN (...) the planner may rescan it), and the deletion finds the locked
+ * rows by ctid, which cannot change while we hold their lock.
+ *
+ * The plan is kept, generic, for the worker's life, and replanned when the
+ * queue is recreated; the queue may be empty then and hold a million
+ * entries the next minute.  So it is planned (and, in case of a replan,
+ * run) with sequential scans and sorts disabled: the subquery must walk the
+ * primary key from "after" on, never scan and sort the whole queue.
  */
 static int
 claim_entries(int limit, int64 after, Claim *claims)
 {
 	static SPIPlanPtr plan = NULL;
+	static const char *const plan_settings[] = {"enable_seqscan", "enable_sort",
+	"enable_bitmapscan"};
 	MemoryContext cxt = CurrentMemoryContext;
 	Datum		values[2] = {Int32GetDatum(limit), Int64GetDatum(after)};
 	FsbSavedUser saved;
 	int			rc;
 	int			n;
 
+	/* fsb_restore_user() undoes these settings too */
 	fsb_become_user(fsb_extension_owner(), &saved);
+	for (int i = 0; i < lengthof(plan_settings); i++)
+		(void) set_config_option(plan_settings[i], "off", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
 
 	if (plan == NULL)
 	{
 		Oid			types[2] = {INT4OID, INT8OID};
 		SPIPlanPtr	p = SPI_prepare_cursor("DELETE FROM fs_backfill.online_queue"
-									   " WHERE id = ANY (ARRAY("
-									   "   SELECT id FROM fs_backfill.online_queue WHERE id > $2"
+									   " WHERE ctid = ANY (ARRAY("
+									   "   SELECT ctid FROM fs_backfill.online_queue WHERE id > $2"
 									   "    ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED))"
 									   " RETURNING id, feature_set, entity, guard_ts",
 									   2, types, CURSOR_OPT_GENERIC_PLAN);
@@ -518,17 +557,21 @@ push_chunk(int limit, int64 *after, List **sets, int *pushed, char **error,
  * Drains one batch: up to fs_backfill.online_batch_size entries in one
  * transaction, claimed and sent in chunks of FSB_CHUNK entries, so that Redis
  * applies one chunk while the next one is read.  The claims are ordered by
- * id, each chunk after the last; an entry committed meanwhile with a lower
- * id is left to the next batch.  Returns the number of entries done; -1 when
- * Redis failed (the transaction rolled back; the error is in *error), or
- * FSB_BATCH_AGAIN when it had to be given the push script again.
+ * id, from "after" on, each chunk after the last; *last is set to the
+ * highest id claimed once the batch committed.  Returns the number of
+ * entries done; -1 when Redis failed (the transaction rolled back; the error
+ * is in *error), or FSB_BATCH_AGAIN when it had to be given the push script
+ * again.
+ *
+ * The commit need not wait for its WAL to reach disk: if a crash loses it,
+ * its entries come back and are pushed again, which delivery at least once
+ * allows.
  */
 static int
-drain_batch(char **error)
+drain_batch(int64 after, int64 *last, char **error)
 {
 	List	   *sets = NIL;
 	ListCell   *lc;
-	int64		after = 0;
 	int			claimed = 0;
 	int			pushed = 0;
 	bool		failed = false;
@@ -536,9 +579,12 @@ drain_batch(char **error)
 	FsbPushResult result;
 
 	begin_transaction("fs_backfill: pushing to Redis");
+	(void) set_config_option("synchronous_commit", "off", PGC_SUSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
 	while (claimed < fsb_online_batch_size && !failed)
 	{
-		int			limit = Min(FSB_CHUNK, fsb_online_batch_size - claimed);
+		int			limit = Min(claimed == 0 ? FSB_FIRST_CHUNK : FSB_CHUNK,
+								fsb_online_batch_size - claimed);
 		int			n = push_chunk(limit, &after, &sets, &pushed, error, &failed);
 
 		claimed += n;
@@ -568,6 +614,7 @@ drain_batch(char **error)
 	}
 	fsb_restore_user(&saved);
 	commit_transaction();
+	*last = after;
 	fsb_worker_report(pushed, true, NULL);
 	return claimed;
 }
@@ -793,12 +840,24 @@ fsb_worker_main(Datum main_arg)
 				MemoryContext old = MemoryContextSwitchTo(batch_cxt);
 				bool		up = ensure_redis(&error);
 				bool		script_reloaded = false;
+				int64		after = 0;
+				int			batches = 0;
 
+				/*
+				 * Each batch goes on from the last one's highest id: starting
+				 * from the queue's head every time would walk the index
+				 * entries of every entry drained so far.  An entry committed
+				 * meanwhile with a lower id is found when the drain starts
+				 * again from the head: at the next wake-up, or after
+				 * FSB_RESTART_BATCHES batches while the queue stays full.
+				 */
 				while (up)
 				{
 					CHECK_FOR_INTERRUPTS();
 					MemoryContextReset(batch_cxt);
-					done = drain_batch(&error);
+					if (++batches % FSB_RESTART_BATCHES == 0)
+						after = 0;
+					done = drain_batch(after, &after, &error);
 					/* the script was loaded again: once, not forever */
 					if (done == FSB_BATCH_AGAIN && !script_reloaded)
 					{
