@@ -57,8 +57,9 @@ test: deps
 	$(MAKE) install
 	test/with_cluster.sh test/run_all.sh
 
-# The benchmarks keep fsync on and give the server room to work in memory.
-BENCH_PG_OPTS = -o shared_buffers=2GB -o max_wal_size=20GB -o maintenance_work_mem=256MB
+# The benchmarks turn fsync on (pg_virtualenv turns it off) and give the
+# server room to work in memory.
+BENCH_PG_OPTS = -o fsync=on -o shared_buffers=2GB -o max_wal_size=20GB -o maintenance_work_mem=256MB
 bench: deps
 	$(MAKE) install
 	FSB_PG_OPTS="$(BENCH_PG_OPTS)" test/with_cluster.sh bench/run.sh

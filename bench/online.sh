@@ -2,15 +2,16 @@
 # Online sync benchmark, each figure beside its baseline in one run:
 #   1. draining 1,000,000 queued entities (5 feature columns) into an empty
 #      Redis, vs redis-benchmark -c 1 -P 100 writing the same HSET payload
-#      into an empty Redis: the median of four rounds' ratios;
+#      into an empty Redis: the median of ROUNDS (5) rounds' ratios;
 #   2. latency from the commit of a one-row backfill to the value readable
 #      in Redis, over 100 runs;
 #   3. the queue table's size after the first drain of 1,000,000 entities and
-#      after three more fills and drains.
+#      after the last of the rounds' fills and drains.
 # Runs inside test/with_cluster.sh, in the worker's database (postgres).
 set -euo pipefail
 export PGDATABASE=postgres
 N=${N:-1000000}
+ROUNDS=${ROUNDS:-5}
 q() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 rcli() { redis-cli -p "$FSB_REDIS_PORT" "$@"; }
 now() { date +%s.%N; }
@@ -93,11 +94,11 @@ baseline_once() {
       tr '\r' '\n' | grep "requests per second" | tail -1 | sed 's/.*: \([0-9.]*\) requests per second.*/\1/'
 }
 
-# four rounds, each a drain beside a baseline run: the machine is noisy, so
-# the figure is the median of the rounds' ratios; the queue is drained and
+# rounds, each a drain beside a baseline run: the machine is noisy, so the
+# figure is the median of the rounds' ratios; the queue is drained and
 # refilled between rounds, for its size
 rates=() bases=() ratios=()
-for round in 1 2 3 4; do
+for round in $(seq 1 "$ROUNDS"); do
     echo "round $round ..."
     drain_once
     rate=$(awk -v n="$N" -v s="$secs" 'BEGIN { printf "%.0f", n / s }')
@@ -106,8 +107,8 @@ for round in 1 2 3 4; do
     rates+=("$rate"); bases+=("$base")
     ratios+=("$(awk -v a="$rate" -v b="$base" 'BEGIN { printf "%.3f", a / b }')")
 done
-size4=$(qsize)
-full4=$full
+size_last=$(qsize)
+full_last=$full
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (v[int((NR + 1) / 2)] + v[int(NR / 2) + 1]) / 2 }'; }
 rate=$(median "${rates[@]}"); base=$(median "${bases[@]}"); ratio=$(median "${ratios[@]}")
 
@@ -135,10 +136,10 @@ printf '%-62s %12s %12s %8s %10s\n' "figure" "value" "baseline" "ratio" "target"
 printf '%-62s %12s %12s %8.2f %10s\n' "drain rate, entities/s, vs redis-benchmark -c 1 -P 100 HSET" "$rate" "$base" \
     "$ratio" ">= 0.60"
 printf '%-62s %12s %12s %8s %10s\n' "commit to readable in Redis, median of 100 (ms)" "$p50" "-" "-" "< 50"
-printf '%-62s %12s %12s %8.2f %10s\n' "queue size (bytes) after 4 fills and drains vs after the first" "$size4" "$size1" \
-    "$(awk -v a="$size4" -v b="$size1" 'BEGIN { print a / b }')" "< 2.00"
-printf '%-62s %12s %12s %8.2f %10s\n' "queue size (bytes) when full, 4th fill vs 1st" "$full4" "$full1" \
-    "$(awk -v a="$full4" -v b="$full1" 'BEGIN { print a / b }')" "-"
-printf 'rounds (drain, baseline, ratio): %s\n' "$(for i in 0 1 2 3; do printf '%s/%s/%s  ' "${rates[$i]}" "${bases[$i]}" "${ratios[$i]}"; done)"
+printf '%-62s %12s %12s %8.2f %10s\n' "queue size (bytes) after $ROUNDS fills and drains vs after the first" "$size_last" "$size1" \
+    "$(awk -v a="$size_last" -v b="$size1" 'BEGIN { print a / b }')" "< 2.00"
+printf '%-62s %12s %12s %8.2f %10s\n' "queue size (bytes) when full, fill $ROUNDS vs the first" "$full_last" "$full1" \
+    "$(awk -v a="$full_last" -v b="$full1" 'BEGIN { print a / b }')" "-"
+printf 'rounds (drain, baseline, ratio): %s\n' "$(for i in "${!rates[@]}"; do printf '%s/%s/%s  ' "${rates[$i]}" "${bases[$i]}" "${ratios[$i]}"; done)"
 printf 'first drain of %s entities took %s s; Redis held %s keys; latency p90 %s ms, max %s ms\n' "$N" "$first_secs" "$keys" "$p90" "$pmax"
 q -c "DROP EXTENSION fs_backfill CASCADE" -c "DROP TABLE bo_feat, lat_raw, lat_feat" >/dev/null 2>&1 || true

@@ -106,6 +106,26 @@ static FsbRedis *redis = NULL;
 static char *redis_url_in_use = NULL;
 static bool reconnect_wanted = false;	/* after a reload */
 
+/*
+ * A feature set whose entries could not be pushed (its target unreadable, a
+ * key column gone): parked.  Its entries stay queued and the claims skip
+ * them until retry_at, so that the other feature sets drain meanwhile; each
+ * failure doubles its wait, up to FSB_BACKOFF_MAX_MS.  Lives in worker_cxt.
+ */
+typedef struct ParkedSet
+{
+	char	   *name;
+	char	   *error;
+	bool		error_recorded; /* in fs_backfill.online_state */
+	int			wait_ms;
+	TimestampTz retry_at;
+} ParkedSet;
+
+static List *parked_sets = NIL;
+
+/* The feature set whose entries are being read, to blame for an error. */
+static const char *set_at_work = NULL;
+
 /* One claimed queue entry. */
 typedef struct Claim
 {
@@ -422,8 +442,8 @@ record_pushes(const char *feature_set, int64 pushed)
 }
 
 /*
- * Claims up to "limit" entries with an id above "after", in the current
- * memory context.  The locking subquery runs once, as an InitPlan (as an
+ * Claims up to "limit" entries with an id above "after", but none of the
+ * feature sets in "skipped" (a text[]), in the current memory context.  The locking subquery runs once, as an InitPlan (as an
  * IN (...) the planner may rescan it), and the deletion finds the locked
  * rows by ctid, which cannot change while we hold their lock.
  *
@@ -434,13 +454,13 @@ record_pushes(const char *feature_set, int64 pushed)
  * primary key from "after" on, never scan and sort the whole queue.
  */
 static int
-claim_entries(int limit, int64 after, Claim *claims)
+claim_entries(int limit, int64 after, Datum skipped, Claim *claims)
 {
 	static SPIPlanPtr plan = NULL;
 	static const char *const plan_settings[] = {"enable_seqscan", "enable_sort",
 	"enable_bitmapscan"};
 	MemoryContext cxt = CurrentMemoryContext;
-	Datum		values[2] = {Int32GetDatum(limit), Int64GetDatum(after)};
+	Datum		values[3] = {Int32GetDatum(limit), Int64GetDatum(after), skipped};
 	FsbSavedUser saved;
 	int			rc;
 	int			n;
@@ -453,13 +473,14 @@ claim_entries(int limit, int64 after, Claim *claims)
 
 	if (plan == NULL)
 	{
-		Oid			types[2] = {INT4OID, INT8OID};
+		Oid			types[3] = {INT4OID, INT8OID, TEXTARRAYOID};
 		SPIPlanPtr	p = SPI_prepare_cursor("DELETE FROM fs_backfill.online_queue"
 									   " WHERE ctid = ANY (ARRAY("
-									   "   SELECT ctid FROM fs_backfill.online_queue WHERE id > $2"
+									   "   SELECT ctid FROM fs_backfill.online_queue"
+									   "    WHERE id > $2 AND feature_set <> ALL ($3)"
 									   "    ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED))"
 									   " RETURNING id, feature_set, entity, guard_ts",
-									   2, types, CURSOR_OPT_GENERIC_PLAN);
+									   3, types, CURSOR_OPT_GENERIC_PLAN);
 
 		if (p == NULL || SPI_keepplan(p) != 0)
 			elog(ERROR, "could not prepare the claim of queued entities: %s",
@@ -511,24 +532,154 @@ find_batch_set(List **sets, const char *name)
 }
 
 /*
+ * The parked feature sets still waiting for their retry, as a text[] for the
+ * claim, in the current memory context.  In a transaction.
+ */
+static Datum
+skipped_sets(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	ArrayBuildState *names = initArrayResult(TEXTOID, CurrentMemoryContext, false);
+	ListCell   *lc;
+
+	foreach(lc, parked_sets)
+	{
+		ParkedSet  *parked = lfirst(lc);
+
+		if (parked->retry_at > now)
+			accumArrayResult(names, CStringGetTextDatum(parked->name), false,
+							 TEXTOID, CurrentMemoryContext);
+	}
+	return makeArrayResult(names, CurrentMemoryContext);
+}
+
+static ParkedSet *
+find_parked_set(const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, parked_sets)
+	{
+		ParkedSet  *parked = lfirst(lc);
+
+		if (strcmp(parked->name, name) == 0)
+			return parked;
+	}
+	return NULL;
+}
+
+/*
+ * Parks a feature set whose entries could not be pushed, or parks it longer.
+ * Warns on its first failure only, not on every retry.  Takes no lock and
+ * runs no SQL: the caller is cleaning up after an error.
+ */
+static void
+park_set(const char *name, int sqlerrcode, const char *error)
+{
+	ParkedSet  *parked = find_parked_set(name);
+	MemoryContext old = MemoryContextSwitchTo(worker_cxt);
+
+	if (parked == NULL)
+	{
+		parked = palloc0(sizeof(ParkedSet));
+		parked->name = pstrdup(name);
+		parked->wait_ms = 1000;
+		parked_sets = lappend(parked_sets, parked);
+		ereport(WARNING,
+				(errcode(sqlerrcode),
+				 errmsg("fs_backfill online worker could not push feature set \"%s\": %s",
+						name, error),
+				 errdetail("Its entries stay queued and are tried again, at most every %d s; the other feature sets go on.",
+						   FSB_BACKOFF_MAX_MS / 1000)));
+	}
+	else
+	{
+		pfree(parked->error);
+		parked->wait_ms = Min(FSB_BACKOFF_MAX_MS, parked->wait_ms * 2);
+	}
+	parked->error = pstrdup(error);
+	parked->error_recorded = false;
+	parked->retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), parked->wait_ms);
+	MemoryContextSwitchTo(old);
+}
+
+/* A parked feature set whose entries were pushed is parked no more. */
+static void
+unpark_set(const char *name)
+{
+	ParkedSet  *parked = find_parked_set(name);
+
+	if (parked == NULL)
+		return;
+	parked_sets = list_delete_ptr(parked_sets, parked);
+	ereport(LOG,
+			(errmsg("fs_backfill online worker pushes feature set \"%s\" again", name)));
+	pfree(parked->name);
+	pfree(parked->error);
+	pfree(parked);
+}
+
+/*
+ * Shows the parked feature sets' errors in fs_backfill.online_status: one
+ * transaction, as the extension owner, for the errors not recorded yet.
+ */
+static void
+record_set_errors(void)
+{
+	ListCell   *lc;
+	bool		any = false;
+	FsbSavedUser saved;
+
+	foreach(lc, parked_sets)
+		any |= !((ParkedSet *) lfirst(lc))->error_recorded;
+	if (!any)
+		return;
+
+	begin_transaction("fs_backfill: recording a feature set's error");
+	fsb_become_user(fsb_extension_owner(), &saved);
+	foreach(lc, parked_sets)
+	{
+		ParkedSet  *parked = lfirst(lc);
+		Oid			types[2] = {TEXTOID, TEXTOID};
+		Datum		values[2];
+
+		if (parked->error_recorded)
+			continue;
+		values[0] = CStringGetTextDatum(parked->name);
+		values[1] = CStringGetTextDatum(parked->error);
+		fsb_spi_exec("INSERT INTO fs_backfill.online_state AS s (feature_set, last_error, last_error_at)"
+					 " SELECT $1, $2, now()"
+					 " WHERE EXISTS (SELECT 1 FROM fs_backfill.feature_sets WHERE name = $1)"
+					 " ON CONFLICT (feature_set) DO UPDATE SET last_error = $2, last_error_at = now()",
+					 2, types, values, NULL, SPI_OK_INSERT);
+		parked->error_recorded = true;
+	}
+	fsb_restore_user(&saved);
+	commit_transaction();
+}
+
+/*
  * Claims and pushes one chunk of entries, in chunk_cxt.  Returns how many it
  * claimed; 0 means the queue has nothing more for this batch.
  */
 static int
-push_chunk(int limit, int64 *after, List **sets, int *pushed, char **error,
-		   bool *failed)
+push_chunk(int limit, int64 *after, Datum skipped, List **sets, int *pushed,
+		   char **error, bool *failed)
 {
 	MemoryContext old = MemoryContextSwitchTo(chunk_cxt);
 	Claim	   *claims = palloc(sizeof(Claim) * limit);
 	Claim	   *mine = palloc(sizeof(Claim) * limit);
 	FsbPush    *pushes = palloc(sizeof(FsbPush) * limit);
-	int			nclaims = claim_entries(limit, *after, claims);
+	int			nclaims = claim_entries(limit, *after, skipped, claims);
 	int			npushes = 0;
 	ListCell   *lc;
 
 	/* the sets of this chunk, each met first in it or before */
 	for (int i = 0; i < nclaims; i++)
+	{
+		set_at_work = claims[i].feature_set;
 		(void) find_batch_set(sets, claims[i].feature_set);
+	}
 
 	foreach(lc, *sets)
 	{
@@ -539,9 +690,11 @@ push_chunk(int limit, int64 *after, List **sets, int *pushed, char **error,
 			if (strcmp(claims[i].feature_set, set->name) == 0)
 				mine[nmine++] = claims[i];
 		set->claimed += nmine;
+		set_at_work = set->name;
 		if (set->fs != NULL && nmine > 0)
 			npushes += build_pushes(set, mine, nmine, pushes + npushes);
 	}
+	set_at_work = NULL;
 	for (int i = 0; i < nclaims; i++)
 		*after = Max(*after, claims[i].id);
 	*pushed += npushes;
@@ -577,15 +730,18 @@ drain_batch(int64 after, int64 *last, char **error)
 	bool		failed = false;
 	FsbSavedUser saved;
 	FsbPushResult result;
+	Datum		skipped;
 
 	begin_transaction("fs_backfill: pushing to Redis");
+	skipped = skipped_sets();
 	(void) set_config_option("synchronous_commit", "off", PGC_SUSET, PGC_S_SESSION,
 							 GUC_ACTION_LOCAL, true, 0, false);
 	while (claimed < fsb_online_batch_size && !failed)
 	{
 		int			limit = Min(claimed == 0 ? FSB_FIRST_CHUNK : FSB_CHUNK,
 								fsb_online_batch_size - claimed);
-		int			n = push_chunk(limit, &after, &sets, &pushed, error, &failed);
+		int			n = push_chunk(limit, &after, skipped, &sets, &pushed, error,
+								   &failed);
 
 		claimed += n;
 		if (n < limit)
@@ -616,6 +772,13 @@ drain_batch(int64 after, int64 *last, char **error)
 	commit_transaction();
 	*last = after;
 	fsb_worker_report(pushed, true, NULL);
+	foreach(lc, sets)
+	{
+		BatchSet   *set = lfirst(lc);
+
+		if (set->claimed > 0)
+			unpark_set(set->name);
+	}
 	return claimed;
 }
 
@@ -834,6 +997,10 @@ fsb_worker_main(Datum main_arg)
 			ready = extension_ready();
 			CommitTransactionCommand();
 
+			/* shown in online_status also while Redis is down */
+			if (ready)
+				record_set_errors();
+
 			MemoryContextReset(batch_cxt);
 			if (ready)
 			{
@@ -912,13 +1079,23 @@ fsb_worker_main(Datum main_arg)
 				fsb_redis_close(redis);
 				redis = NULL;
 			}
-			ereport(WARNING,
-					(errcode(edata->sqlerrcode),
-					 errmsg("fs_backfill online worker could not push a batch: %s",
-							edata->message)));
 			fsb_worker_report(0, false, edata->message);
+			if (set_at_work != NULL)
+			{
+				/* one feature set's fault: the others go on at once */
+				park_set(set_at_work, edata->sqlerrcode, edata->message);
+				set_at_work = NULL;
+				SetLatch(MyLatch);
+			}
+			else
+			{
+				ereport(WARNING,
+						(errcode(edata->sqlerrcode),
+						 errmsg("fs_backfill online worker could not push a batch: %s",
+								edata->message)));
+				backoff_ms = Min(FSB_BACKOFF_MAX_MS, Max(100, backoff_ms * 2));
+			}
 			FreeErrorData(edata);
-			backoff_ms = Min(FSB_BACKOFF_MAX_MS, Max(100, backoff_ms * 2));
 		}
 		PG_END_TRY();
 

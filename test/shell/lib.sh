@@ -102,6 +102,15 @@ redis_dump() {
     done
 }
 wait_drained() { wait_for "${1:-30}" "SELECT count(*) = 0 FROM fs_backfill.online_queue"; }
+# an empty Redis that the worker does not take for one that lost its data
+empty_redis() { printf 'MULTI\nFLUSHALL\nSET fs_backfill:sentinel 1\nEXEC\n' | rcli >/dev/null; }
+hold_worker() {    # the worker points at nothing: entries wait in the queue
+    q -c "ALTER SYSTEM SET fs_backfill.redis_url = 'redis://127.0.0.1:1'" -c "SELECT pg_reload_conf()" >/dev/null
+    sleep 1
+}
+release_worker() {
+    q -c "ALTER SYSTEM RESET fs_backfill.redis_url" -c "SELECT pg_reload_conf()" >/dev/null
+}
 worker_pid() { q -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'fs_backfill online worker'"; }
 # pg_ctl on the running cluster, as its owner; learns where it lives first
 PG_DATA_DIR= PG_CONFIG_FILE=

@@ -8,13 +8,6 @@
 DB=postgres
 . "$(dirname "$0")/lib.sh"
 
-hold_worker() {    # the worker points at nothing: it claims nothing meanwhile
-    q -c "ALTER SYSTEM SET fs_backfill.redis_url = 'redis://127.0.0.1:1'" -c "SELECT pg_reload_conf()" >/dev/null
-    sleep 1
-}
-release_worker() {
-    q -c "ALTER SYSTEM RESET fs_backfill.redis_url" -c "SELECT pg_reload_conf()" >/dev/null
-}
 seq_scans() { q -c "SELECT seq_scan FROM pg_stat_all_tables WHERE relid = 'fs_backfill.online_queue'::regclass"; }
 flush_stats() { q -c "SELECT pg_stat_force_next_flush()" >/dev/null; }
 

@@ -8,14 +8,6 @@
 DB=postgres
 . "$(dirname "$0")/lib.sh"
 
-hold_worker() {    # the worker points at nothing: entries wait in the queue
-    q -c "ALTER SYSTEM SET fs_backfill.redis_url = 'redis://127.0.0.1:1'" -c "SELECT pg_reload_conf()" >/dev/null
-    sleep 1
-}
-release_worker() {
-    q -c "ALTER SYSTEM RESET fs_backfill.redis_url" -c "SELECT pg_reload_conf()" >/dev/null
-}
-empty_redis() { printf 'MULTI\nFLUSHALL\nSET fs_backfill:sentinel 1\nEXEC\n' | rcli >/dev/null; }
 
 q -c "DROP EXTENSION IF EXISTS fs_backfill CASCADE" -c "DROP TABLE IF EXISTS s_raw, s_feat, s_pair" >/dev/null 2>&1
 empty_redis
