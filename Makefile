@@ -23,6 +23,7 @@ OBJS = \
 	src/shmem.o \
 	src/redis_sink.o \
 	src/queue.o \
+	src/drain.o \
 	src/worker.o
 
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql

@@ -1,0 +1,732 @@
+/*-------------------------------------------------------------------------
+ *
+ * drain.c
+ *	  One batch of the online queue: claim entries, read each entity's
+ *	  latest row, push them to Redis, commit; and the feature sets parked
+ *	  after a failure.
+ *
+ * A batch is one transaction: claim up to fs_backfill.online_batch_size
+ * entries (DELETE ... RETURNING of the rows FOR UPDATE SKIP LOCKED locked,
+ * so concurrent claimers never take the same entry), read each entity's
+ * latest row from its target (one LATERAL query per feature set), push them
+ * to Redis in one pipeline, and commit only after Redis acknowledged them
+ * all: the entries' removal becomes visible then and not before.  When
+ * Redis fails, the transaction rolls back and the entries stay (delivery is
+ * at least once).
+ *
+ * An error while reading one feature set's entries (its target unreadable,
+ * a key column gone) rolls the batch back too; the worker then parks that
+ * feature set (fsb_drain_blame): the claims skip its entries for a while,
+ * and the others drain meanwhile.
+ *
+ * Memory: each batch's state lives in "fs_backfill batch", reset when the
+ * next batch starts; each chunk's claims and pushes in "fs_backfill chunk"
+ * (not a child of the batch's: a reset would delete it), reset once the
+ * chunk is sent; the parked feature sets in the context given to
+ * fsb_drain_init().
+ *
+ * Copyright (c) 2026, fs_backfill developers
+ *
+ * IDENTIFICATION
+ *	  src/drain.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/table.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+
+#include "fs_backfill.h"
+#include "worker.h"
+
+/*
+ * Entries claimed and sent at a time, within a batch.  The first chunk is
+ * smaller: Redis, done with the last batch, waits for it.
+ */
+#define FSB_CHUNK 1000
+#define FSB_FIRST_CHUNK 100
+
+static MemoryContext parked_cxt;
+static MemoryContext batch_cxt;
+static MemoryContext chunk_cxt;
+
+/*
+ * A feature set whose entries could not be pushed (its target unreadable, a
+ * key column gone): parked.  Its entries stay queued and the claims skip
+ * them until retry_at, so that the other feature sets drain meanwhile; each
+ * failure doubles its wait, up to FSB_BACKOFF_MAX_MS.  Lives in parked_cxt.
+ */
+typedef struct ParkedSet
+{
+	char	   *name;
+	char	   *error;
+	bool		error_recorded; /* in fs_backfill.online_state */
+	int			wait_ms;
+	TimestampTz retry_at;
+} ParkedSet;
+
+static List *parked_sets = NIL;
+
+/* The feature set whose entries are being read, to blame for an error. */
+static const char *set_at_work = NULL;
+
+/* One claimed queue entry. */
+typedef struct Claim
+{
+	int64		id;
+	char	   *feature_set;
+	Datum		entity;			/* text[] */
+	char	   *guard;
+} Claim;
+
+/* A feature set met in a batch: what its chunks need, looked up once. */
+typedef struct BatchSet
+{
+	char	   *name;
+	FsbFeatureSet *fs;			/* NULL: its entries are just dropped */
+	SPIPlanPtr	latest;			/* latest rows of a chunk's entities */
+	int			nkeys;
+	List	   *value_names;	/* the non-key, non-time columns */
+	FmgrInfo   *outputs;		/* their output functions */
+	int64		claimed;
+} BatchSet;
+
+/* A batch on its way: what its chunks share. */
+typedef struct Batch
+{
+	FsbRedis   *redis;
+	Datum		skipped;		/* parked feature sets, a text[] */
+	int64		after;			/* the highest id claimed so far */
+	List	   *sets;			/* the BatchSets met so far */
+	int			pushed;
+	char	   *error;			/* why Redis failed */
+	bool		failed;
+} Batch;
+
+void
+fsb_drain_init(MemoryContext parent)
+{
+	parked_cxt = parent;
+	batch_cxt = AllocSetContextCreate(parent, "fs_backfill batch",
+									  ALLOCSET_DEFAULT_SIZES);
+	chunk_cxt = AllocSetContextCreate(parent, "fs_backfill chunk",
+									  ALLOCSET_DEFAULT_SIZES);
+}
+
+/* Unix milliseconds of an instant. */
+static int64
+unix_ms(TimestampTz t)
+{
+	return t / 1000 + (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * 1000;
+}
+
+/*
+ * Looks up a feature set met in a batch and prepares the query of its
+ * entities' latest rows: one text[] parameter per key column, zipped by
+ * unnest, each entity's row found by a LATERAL backward index scan.  Caller
+ * is in a transaction, connected to SPI; all lives until SPI_finish.
+ */
+static BatchSet *
+batch_set(const char *name)
+{
+	BatchSet   *set = palloc0(sizeof(BatchSet));
+	FsbFeatureSet *fs = fsb_catalog_find(name);
+	Relation	target;
+	TupleDesc	desc;
+	StringInfoData sql;
+	StringInfoData cols;
+	StringInfoData unnest;
+	StringInfoData names;
+	StringInfoData match;
+	Oid		   *types;
+	ListCell   *lc;
+	List	   *value_types = NIL;
+	int			nest;
+
+	set->name = pstrdup(name);
+	/* dropped, no longer online, or its table gone: its entries are dropped */
+	if (fs == NULL || !fs->online || get_rel_name(fs->target) == NULL)
+		return set;
+	set->fs = fs;
+	set->nkeys = list_length(fs->entity_columns);
+	target = fsb_open_target(fs, AccessShareLock);
+	desc = RelationGetDescr(target);
+
+	/* value columns: all but the keys and the time */
+	initStringInfo(&cols);
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute attr = TupleDescAttr(desc, i);
+		const char *attname = NameStr(attr->attname);
+		bool		is_key = false;
+
+		if (attr->attisdropped || strcmp(attname, fs->time_column) == 0)
+			continue;
+		foreach(lc, fs->entity_columns)
+			is_key |= strcmp(lfirst(lc), attname) == 0;
+		if (is_key)
+			continue;
+		set->value_names = lappend(set->value_names, pstrdup(attname));
+		value_types = lappend_oid(value_types, attr->atttypid);
+		appendStringInfo(&cols, ", t.%s", quote_identifier(attname));
+	}
+	set->outputs = palloc(sizeof(FmgrInfo) * Max(1, list_length(value_types)));
+	foreach(lc, value_types)
+	{
+		Oid			func;
+		bool		varlena;
+
+		getTypeOutputInfo(lfirst_oid(lc), &func, &varlena);
+		fmgr_info(func, &set->outputs[foreach_current_index(lc)]);
+	}
+
+	initStringInfo(&unnest);
+	initStringInfo(&names);
+	initStringInfo(&match);
+	types = palloc(sizeof(Oid) * set->nkeys);
+	foreach(lc, fs->entity_columns)
+	{
+		int			k = foreach_current_index(lc);
+		AttrNumber	attnum = get_attnum(fs->target, lfirst(lc));
+
+		if (attnum <= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("entity column \"%s\" of feature set \"%s\" does not exist",
+							(char *) lfirst(lc), fs->name),
+					 errhint("Fix the feature set with fs_alter_feature_set(), or drop it.")));
+
+		types[k] = TEXTARRAYOID;
+		appendStringInfo(&unnest, "%s$%d", k > 0 ? ", " : "", k + 1);
+		appendStringInfo(&names, "%sk%d", k > 0 ? ", " : "", k + 1);
+		appendStringInfo(&match, "%st.%s = CAST(u.k%d AS %s)", k > 0 ? " AND " : "",
+						 quote_identifier(lfirst(lc)), k + 1,
+						 format_type_be_qualified(TupleDescAttr(desc, attnum - 1)->atttypid));
+	}
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "SELECT u.ord, l.* FROM unnest(%s) WITH ORDINALITY AS u(%s, ord)"
+					 " LEFT JOIN LATERAL (SELECT t.%s%s FROM %s t WHERE %s"
+					 " AND t.%s IS NOT NULL ORDER BY t.%s DESC LIMIT 1) l ON true"
+					 " ORDER BY u.ord",
+					 unnest.data, names.data, quote_identifier(fs->time_column),
+					 cols.data,
+					 fsb_qualified_name(RelationGetNamespace(target),
+										RelationGetRelationName(target)),
+					 match.data, quote_identifier(fs->time_column),
+					 quote_identifier(fs->time_column));
+	table_close(target, NoLock);
+
+	nest = fsb_pin_search_path();
+	/* one plan for all chunks: the custom plans of the first ones cost more */
+	set->latest = SPI_prepare_cursor(sql.data, set->nkeys, types, CURSOR_OPT_GENERIC_PLAN);
+	fsb_unpin_search_path(nest);
+	if (set->latest == NULL)
+		elog(ERROR, "SPI_prepare failed: %s: %s", SPI_result_code_string(SPI_result), sql.data);
+	return set;
+}
+
+/* fs:<feature set>:<value 1>[:<value 2>...], from the entity's text values. */
+static char *
+entity_key(const char *feature_set, const Datum *parts, int nparts)
+{
+	size_t		name_len = strlen(feature_set);
+	size_t		len = 3 + name_len;
+	char	   *key;
+	char	   *p;
+
+	for (int k = 0; k < nparts; k++)
+		len += 1 + VARSIZE_ANY_EXHDR(DatumGetPointer(parts[k]));
+	key = palloc(len + 1);
+	memcpy(key, "fs:", 3);
+	memcpy(key + 3, feature_set, name_len);
+	p = key + 3 + name_len;
+	for (int k = 0; k < nparts; k++)
+	{
+		text	   *part = (text *) DatumGetPointer(parts[k]);
+
+		*p++ = ':';
+		memcpy(p, VARDATA_ANY(part), VARSIZE_ANY_EXHDR(part));
+		p += VARSIZE_ANY_EXHDR(part);
+	}
+	*p = '\0';
+	return key;
+}
+
+/*
+ * Builds the pushes for the claims of one feature set, in the current
+ * memory context: reads each entity's latest row.
+ */
+static int
+build_pushes(const BatchSet *set, Claim *claims, int nclaims, FsbPush *pushes)
+{
+	const FsbFeatureSet *fs = set->fs;
+	int			nvalues = list_length(set->value_names);
+	TimestampTz now = GetCurrentTimestamp();
+	MemoryContext cxt = CurrentMemoryContext;
+	Datum	   *keys = palloc(sizeof(Datum) * set->nkeys);
+	ArrayBuildState **columns = palloc0(sizeof(ArrayBuildState *) * set->nkeys);
+	Datum	  **parts = palloc(sizeof(Datum *) * nclaims);
+	int		   *nparts = palloc(sizeof(int) * nclaims);
+	SPITupleTable *rows;
+	int			nest;
+	int			rc;
+
+	/* each entity's key values, once: a text[] per key column, and the key */
+	for (int i = 0; i < nclaims; i++)
+	{
+		deconstruct_array(DatumGetArrayTypeP(claims[i].entity), TEXTOID, -1, false,
+						  TYPALIGN_INT, &parts[i], NULL, &nparts[i]);
+		/* an entry queued before the key columns changed matches nothing */
+		for (int k = 0; k < set->nkeys; k++)
+			columns[k] = accumArrayResult(columns[k],
+										  k < nparts[i] ? parts[i][k] : (Datum) 0,
+										  k >= nparts[i], TEXTOID, cxt);
+	}
+	for (int k = 0; k < set->nkeys; k++)
+		keys[k] = makeArrayResult(columns[k], cxt);
+
+	nest = fsb_pin_search_path();
+	/* a fresh snapshot: an entry claimed now may come from a commit since */
+	rc = SPI_execute_plan(set->latest, keys, NULL, false, 0);
+	fsb_unpin_search_path(nest);
+	MemoryContextSwitchTo(cxt); /* SPI returns in its own */
+	if (rc != SPI_OK_SELECT || SPI_processed != (uint64) nclaims)
+		elog(ERROR, "latest rows: expected %d, got " UINT64_FORMAT " (%s)",
+			 nclaims, SPI_processed, SPI_result_code_string(rc));
+	rows = SPI_tuptable;
+
+	for (int i = 0; i < nclaims; i++)
+	{
+		HeapTuple	row = rows->vals[i];
+		TupleDesc	rdesc = rows->tupdesc;
+		FsbPush    *p = &pushes[i];
+		bool		isnull;
+		Datum		time = heap_getattr(row, 2, rdesc, &isnull);
+		int			f = 0;
+		ListCell   *lc;
+
+		memset(p, 0, sizeof(FsbPush));
+		p->key = entity_key(fs->name, parts[i], nparts[i]);
+		p->guard = claims[i].guard;
+		if (isnull)
+		{
+			p->delete = true;	/* no row left */
+			continue;
+		}
+		if (fs->online_ttl)
+		{
+			TimestampTz expires = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
+																		  time, IntervalPGetDatum(fs->online_ttl)));
+
+			if (expires <= now)
+			{
+				p->delete = true;	/* already expired: not written */
+				continue;
+			}
+			p->expire_at_ms = unix_ms(expires);
+		}
+		p->fields = palloc(sizeof(char *) * (nvalues + 1));
+		p->values = palloc(sizeof(char *) * (nvalues + 1));
+		foreach(lc, set->value_names)
+		{
+			int			v = foreach_current_index(lc);
+			Datum		d = heap_getattr(row, 3 + v, rdesc, &isnull);
+
+			if (isnull)
+				continue;		/* a NULL column is absent */
+			p->fields[f] = lfirst(lc);
+			p->values[f++] = OutputFunctionCall(&set->outputs[v], d);
+		}
+		p->fields[f] = "_ts";
+		p->values[f++] = fsb_redis_ts(DatumGetTimestampTz(time));
+		p->nfields = f;
+	}
+	SPI_freetuptable(rows);
+	return nclaims;
+}
+
+/* Counts a feature set's pushes, for fs_backfill.online_status. */
+static void
+record_pushes(const char *feature_set, int64 pushed)
+{
+	Oid			types[2] = {TEXTOID, INT8OID};
+	Datum		values[2];
+
+	values[0] = CStringGetTextDatum(feature_set);
+	values[1] = Int64GetDatum(pushed);
+	fsb_spi_exec("INSERT INTO fs_backfill.online_state AS s (feature_set, pushed, last_push)"
+				 " SELECT $1, $2, now()"
+				 " WHERE EXISTS (SELECT 1 FROM fs_backfill.feature_sets WHERE name = $1)"
+				 " ON CONFLICT (feature_set) DO UPDATE SET pushed = s.pushed + $2, last_push = now()",
+				 2, types, values, NULL, SPI_OK_INSERT);
+}
+
+/*
+ * Claims up to "limit" entries with an id above "after", but none of the
+ * feature sets in "skipped" (a text[]), in the current memory context.  The locking subquery runs once, as an InitPlan (as an
+ * IN (...) the planner may rescan it), and the deletion finds the locked
+ * rows by ctid, which cannot change while we hold their lock.
+ *
+ * The plan is kept, generic, for the worker's life, and replanned when the
+ * queue is recreated; the queue may be empty then and hold a million
+ * entries the next minute.  So it is planned (and, in case of a replan,
+ * run) with sequential scans and sorts disabled: the subquery must walk the
+ * primary key from "after" on, never scan and sort the whole queue.
+ */
+static int
+claim_entries(int limit, int64 after, Datum skipped, Claim *claims)
+{
+	static SPIPlanPtr plan = NULL;
+	static const char *const plan_settings[] = {"enable_seqscan", "enable_sort",
+	"enable_bitmapscan"};
+	MemoryContext cxt = CurrentMemoryContext;
+	Datum		values[3] = {Int32GetDatum(limit), Int64GetDatum(after), skipped};
+	FsbSavedUser saved;
+	int			rc;
+	int			n;
+
+	/* fsb_restore_user() undoes these settings too */
+	fsb_become_user(fsb_extension_owner(), &saved);
+	for (int i = 0; i < lengthof(plan_settings); i++)
+		(void) set_config_option(plan_settings[i], "off", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+
+	if (plan == NULL)
+	{
+		Oid			types[3] = {INT4OID, INT8OID, TEXTARRAYOID};
+		SPIPlanPtr	p = SPI_prepare_cursor("DELETE FROM fs_backfill.online_queue"
+									   " WHERE ctid = ANY (ARRAY("
+									   "   SELECT ctid FROM fs_backfill.online_queue"
+									   "    WHERE id > $2 AND feature_set <> ALL ($3)"
+									   "    ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED))"
+									   " RETURNING id, feature_set, entity, guard_ts",
+									   3, types, CURSOR_OPT_GENERIC_PLAN);
+
+		if (p == NULL || SPI_keepplan(p) != 0)
+			elog(ERROR, "could not prepare the claim of queued entities: %s",
+				 SPI_result_code_string(SPI_result));
+		plan = p;
+	}
+	rc = SPI_execute_plan(plan, values, NULL, false, 0);
+	fsb_restore_user(&saved);
+	MemoryContextSwitchTo(cxt); /* SPI returns in its own */
+	if (rc != SPI_OK_DELETE_RETURNING)
+		elog(ERROR, "claim of queued entities failed: %s", SPI_result_code_string(rc));
+
+	n = (int) SPI_processed;
+	for (int i = 0; i < n; i++)
+	{
+		HeapTuple	row = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+
+		claims[i].id = DatumGetInt64(heap_getattr(row, 1, desc, &isnull));
+		claims[i].feature_set = TextDatumGetCString(heap_getattr(row, 2, desc, &isnull));
+		claims[i].entity = datumCopy(heap_getattr(row, 3, desc, &isnull), false, -1);
+		claims[i].guard = TextDatumGetCString(heap_getattr(row, 4, desc, &isnull));
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return n;
+}
+
+/* The batch's state of a feature set, made on first sight. */
+static BatchSet *
+find_batch_set(List **sets, const char *name)
+{
+	ListCell   *lc;
+	MemoryContext old;
+	BatchSet   *set;
+
+	foreach(lc, *sets)
+	{
+		set = lfirst(lc);
+		if (strcmp(set->name, name) == 0)
+			return set;
+	}
+	old = MemoryContextSwitchTo(batch_cxt);
+	set = batch_set(name);
+	MemoryContextSwitchTo(batch_cxt);
+	*sets = lappend(*sets, set);
+	MemoryContextSwitchTo(old);
+	return set;
+}
+
+/*
+ * The parked feature sets still waiting for their retry, as a text[] for the
+ * claim, in the current memory context.  In a transaction.
+ */
+static Datum
+skipped_sets(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	ArrayBuildState *names = initArrayResult(TEXTOID, CurrentMemoryContext, false);
+	ListCell   *lc;
+
+	foreach(lc, parked_sets)
+	{
+		ParkedSet  *parked = lfirst(lc);
+
+		if (parked->retry_at > now)
+			accumArrayResult(names, CStringGetTextDatum(parked->name), false,
+							 TEXTOID, CurrentMemoryContext);
+	}
+	return makeArrayResult(names, CurrentMemoryContext);
+}
+
+static ParkedSet *
+find_parked_set(const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, parked_sets)
+	{
+		ParkedSet  *parked = lfirst(lc);
+
+		if (strcmp(parked->name, name) == 0)
+			return parked;
+	}
+	return NULL;
+}
+
+/*
+ * Parks a feature set whose entries could not be pushed, or parks it longer.
+ * Warns on its first failure only, not on every retry.  Takes no lock and
+ * runs no SQL: the caller is cleaning up after an error.
+ */
+static void
+park_set(const char *name, int sqlerrcode, const char *error)
+{
+	ParkedSet  *parked = find_parked_set(name);
+	MemoryContext old = MemoryContextSwitchTo(parked_cxt);
+
+	if (parked == NULL)
+	{
+		parked = palloc0(sizeof(ParkedSet));
+		parked->name = pstrdup(name);
+		parked->wait_ms = 1000;
+		parked_sets = lappend(parked_sets, parked);
+		ereport(WARNING,
+				(errcode(sqlerrcode),
+				 errmsg("fs_backfill online worker could not push feature set \"%s\": %s",
+						name, error),
+				 errdetail("Its entries stay queued and are tried again, at most every %d s; the other feature sets go on.",
+						   FSB_BACKOFF_MAX_MS / 1000)));
+	}
+	else
+	{
+		pfree(parked->error);
+		parked->wait_ms = Min(FSB_BACKOFF_MAX_MS, parked->wait_ms * 2);
+	}
+	parked->error = pstrdup(error);
+	parked->error_recorded = false;
+	parked->retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), parked->wait_ms);
+	MemoryContextSwitchTo(old);
+}
+
+/* A parked feature set whose entries were pushed is parked no more. */
+static void
+unpark_set(const char *name)
+{
+	ParkedSet  *parked = find_parked_set(name);
+
+	if (parked == NULL)
+		return;
+	parked_sets = list_delete_ptr(parked_sets, parked);
+	ereport(LOG,
+			(errmsg("fs_backfill online worker pushes feature set \"%s\" again", name)));
+	pfree(parked->name);
+	pfree(parked->error);
+	pfree(parked);
+}
+
+/*
+ * Shows the parked feature sets' errors in fs_backfill.online_status: one
+ * transaction, as the extension owner, for the errors not recorded yet.
+ */
+void
+fsb_drain_record_errors(void)
+{
+	ListCell   *lc;
+	bool		any = false;
+	FsbSavedUser saved;
+
+	foreach(lc, parked_sets)
+		any |= !((ParkedSet *) lfirst(lc))->error_recorded;
+	if (!any)
+		return;
+
+	fsb_worker_begin_transaction("fs_backfill: recording a feature set's error");
+	fsb_become_user(fsb_extension_owner(), &saved);
+	foreach(lc, parked_sets)
+	{
+		ParkedSet  *parked = lfirst(lc);
+		Oid			types[2] = {TEXTOID, TEXTOID};
+		Datum		values[2];
+
+		if (parked->error_recorded)
+			continue;
+		values[0] = CStringGetTextDatum(parked->name);
+		values[1] = CStringGetTextDatum(parked->error);
+		fsb_spi_exec("INSERT INTO fs_backfill.online_state AS s (feature_set, last_error, last_error_at)"
+					 " SELECT $1, $2, now()"
+					 " WHERE EXISTS (SELECT 1 FROM fs_backfill.feature_sets WHERE name = $1)"
+					 " ON CONFLICT (feature_set) DO UPDATE SET last_error = $2, last_error_at = now()",
+					 2, types, values, NULL, SPI_OK_INSERT);
+		parked->error_recorded = true;
+	}
+	fsb_restore_user(&saved);
+	fsb_worker_commit_transaction();
+}
+
+/*
+ * Claims and pushes one chunk of entries, in chunk_cxt.  Returns how many it
+ * claimed; 0 means the queue has nothing more for this batch.
+ */
+static int
+push_chunk(Batch *batch, int limit)
+{
+	MemoryContext old = MemoryContextSwitchTo(chunk_cxt);
+	Claim	   *claims = palloc(sizeof(Claim) * limit);
+	Claim	   *mine = palloc(sizeof(Claim) * limit);
+	FsbPush    *pushes = palloc(sizeof(FsbPush) * limit);
+	int			nclaims = claim_entries(limit, batch->after, batch->skipped, claims);
+	int			npushes = 0;
+	ListCell   *lc;
+
+	/* the sets of this chunk, each met first in it or before */
+	for (int i = 0; i < nclaims; i++)
+	{
+		set_at_work = claims[i].feature_set;
+		(void) find_batch_set(&batch->sets, claims[i].feature_set);
+	}
+
+	foreach(lc, batch->sets)
+	{
+		BatchSet   *set = lfirst(lc);
+		int			nmine = 0;
+
+		for (int i = 0; i < nclaims; i++)
+			if (strcmp(claims[i].feature_set, set->name) == 0)
+				mine[nmine++] = claims[i];
+		set->claimed += nmine;
+		set_at_work = set->name;
+		if (set->fs != NULL && nmine > 0)
+			npushes += build_pushes(set, mine, nmine, pushes + npushes);
+	}
+	set_at_work = NULL;
+	for (int i = 0; i < nclaims; i++)
+		batch->after = Max(batch->after, claims[i].id);
+	batch->pushed += npushes;
+	if (npushes > 0 && !fsb_redis_send(batch->redis, pushes, npushes, &batch->error))
+	{
+		batch->failed = true;
+		batch->error = MemoryContextStrdup(batch_cxt, batch->error);
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(chunk_cxt);
+	return nclaims;
+}
+
+/*
+ * Drains one batch: up to fs_backfill.online_batch_size entries in one
+ * transaction, claimed and sent in chunks of FSB_CHUNK entries, so that Redis
+ * applies one chunk while the next one is read.  The claims are ordered by
+ * id, from "after" on, each chunk after the last, skipping parked feature
+ * sets; *last is set to the highest id claimed once the batch committed.
+ * Returns the number of entries done; -1 when Redis failed (the transaction
+ * rolled back; the error is in *error, valid until the next batch), or
+ * FSB_BATCH_AGAIN when it had to be given the push script again.  Any other
+ * failure is an ERROR, which fsb_drain_blame() may pin on a feature set.
+ *
+ * The commit need not wait for its WAL to reach disk: if a crash loses it,
+ * its entries come back and are pushed again, which delivery at least once
+ * allows.
+ */
+int
+fsb_drain_batch(FsbRedis *redis, int64 after, int64 *last, char **error)
+{
+	Batch		batch;
+	ListCell   *lc;
+	int			claimed = 0;
+	FsbSavedUser saved;
+	FsbPushResult result;
+
+	MemoryContextReset(batch_cxt);
+	*error = NULL;
+	memset(&batch, 0, sizeof(batch));
+	batch.redis = redis;
+	batch.after = after;
+	set_at_work = NULL;
+
+	fsb_worker_begin_transaction("fs_backfill: pushing to Redis");
+	batch.skipped = skipped_sets();
+	(void) set_config_option("synchronous_commit", "off", PGC_SUSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
+	while (claimed < fsb_online_batch_size && !batch.failed)
+	{
+		int			limit = Min(claimed == 0 ? FSB_FIRST_CHUNK : FSB_CHUNK,
+								fsb_online_batch_size - claimed);
+		int			n = push_chunk(&batch, limit);
+
+		claimed += n;
+		if (n < limit)
+			break;
+	}
+	result = batch.failed ? FSB_PUSH_FAILED : fsb_redis_wait(redis, &batch.error);
+	if (result != FSB_PUSH_DONE)
+	{
+		/* the message lives in SPI's memory, which SPI_finish frees */
+		*error = batch.error ? MemoryContextStrdup(batch_cxt, batch.error) : NULL;
+		fsb_worker_abort_transaction();
+		return result == FSB_PUSH_AGAIN ? FSB_BATCH_AGAIN : -1;
+	}
+
+	/* Redis acknowledged: the entries' deletion may commit */
+	fsb_become_user(fsb_extension_owner(), &saved);
+	foreach(lc, batch.sets)
+	{
+		BatchSet   *set = lfirst(lc);
+
+		record_pushes(set->name, set->claimed);
+	}
+	fsb_restore_user(&saved);
+	fsb_worker_commit_transaction();
+	*last = batch.after;
+	fsb_worker_report(batch.pushed, true, NULL);
+	foreach(lc, batch.sets)
+	{
+		BatchSet   *set = lfirst(lc);
+
+		if (set->claimed > 0)
+			unpark_set(set->name);
+	}
+	return claimed;
+}
+
+/*
+ * After an ERROR in fsb_drain_batch(), once the transaction is aborted:
+ * when it came from reading one feature set's entries, parks that feature
+ * set and returns true; false when no feature set is to blame.
+ */
+bool
+fsb_drain_blame(int sqlerrcode, const char *message)
+{
+	if (set_at_work == NULL)
+		return false;
+	park_set(set_at_work, sqlerrcode, message);
+	set_at_work = NULL;
+	return true;
+}

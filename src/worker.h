@@ -1,0 +1,39 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker.h
+ *	  What the online worker's loop (worker.c) and its batches (drain.c)
+ *	  share.
+ *
+ * Copyright (c) 2026, fs_backfill developers
+ *
+ * IDENTIFICATION
+ *	  src/worker.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef FSB_WORKER_H
+#define FSB_WORKER_H
+
+#include "redis_sink.h"
+
+/*
+ * Longest wait between attempts while Redis is down, and between tries of a
+ * parked feature set.
+ */
+#define FSB_BACKOFF_MAX_MS 10000
+
+/* fsb_drain_batch(): Redis had lost the push script; do the batch again. */
+#define FSB_BATCH_AGAIN (-2)
+
+/* worker.c */
+extern void fsb_worker_begin_transaction(const char *activity);
+extern void fsb_worker_commit_transaction(void);
+extern void fsb_worker_abort_transaction(void);
+
+/* drain.c */
+extern void fsb_drain_init(MemoryContext parent);
+extern int	fsb_drain_batch(FsbRedis *redis, int64 after, int64 *last, char **error);
+extern bool fsb_drain_blame(int sqlerrcode, const char *message);
+extern void fsb_drain_record_errors(void);
+
+#endif							/* FSB_WORKER_H */
