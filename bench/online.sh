@@ -19,13 +19,17 @@ since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
 pushed() { q -c "SELECT pushed FROM fs_backfill.worker_status()"; }
 # waits for N more pushes, then for the queue to be empty, in one session:
 # a psql started every 50 ms would take a good part of a core from the
-# worker and Redis on a two-core machine
+# worker and Redis on a two-core machine.  It commits after each look, so as
+# to hold no lock on the queue and no snapshot while the worker truncates or
+# vacuums it.
 wait_drained() {
     q -c "DO \$\$ BEGIN
             WHILE (SELECT pushed FROM fs_backfill.worker_status()) < $(($1 + N)) LOOP
+                COMMIT;
                 PERFORM pg_sleep(0.01);
             END LOOP;
             WHILE EXISTS (SELECT FROM fs_backfill.online_queue) LOOP
+                COMMIT;
                 PERFORM pg_sleep(0.01);
             END LOOP;
           END \$\$"

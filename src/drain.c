@@ -35,6 +35,7 @@
 #include "postgres.h"
 
 #include "access/table.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -78,6 +79,7 @@ typedef struct ParkedSet
 } ParkedSet;
 
 static List *parked_sets = NIL;
+static int	last_nskipped = 0;	/* how many the last batch skipped */
 
 /* The feature set whose entries are being read, to blame for an error. */
 static const char *set_at_work = NULL;
@@ -136,7 +138,8 @@ unix_ms(TimestampTz t)
  * Looks up a feature set met in a batch and prepares the query of its
  * entities' latest rows: one text[] parameter per key column, zipped by
  * unnest, each entity's row found by a LATERAL backward index scan.  Caller
- * is in a transaction, connected to SPI; all lives until SPI_finish.
+ * is in a transaction, connected to SPI, in batch_cxt; the plan lives until
+ * SPI_finish, the rest in batch_cxt.
  */
 static BatchSet *
 batch_set(const char *name)
@@ -378,7 +381,11 @@ record_pushes(const char *feature_set, int64 pushed)
  * Claims up to "limit" entries with an id above "after", but none of the
  * feature sets in "skipped" (a text[]), in the current memory context.  The locking subquery runs once, as an InitPlan (as an
  * IN (...) the planner may rescan it), and the deletion finds the locked
- * rows by ctid, which cannot change while we hold their lock.
+ * rows by ctid, which cannot change while we hold their lock.  An entry a
+ * backfill updated (ON CONFLICT) and committed after the statement's
+ * snapshot is locked in its new version, which that snapshot does not see:
+ * it is neither deleted nor returned, and stays queued for a later batch
+ * (that commit woke the worker, whose next drain starts from the head).
  *
  * The plan is kept, generic, for the worker's life, and replanned when the
  * queue is recreated; the queue may be empty then and hold a million
@@ -466,22 +473,26 @@ find_batch_set(List **sets, const char *name)
 
 /*
  * The parked feature sets still waiting for their retry, as a text[] for the
- * claim, in the current memory context.  In a transaction.
+ * claim, in the current memory context, and how many.  In a transaction.
  */
 static Datum
-skipped_sets(void)
+skipped_sets(int *count)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	ArrayBuildState *names = initArrayResult(TEXTOID, CurrentMemoryContext, false);
 	ListCell   *lc;
 
+	*count = 0;
 	foreach(lc, parked_sets)
 	{
 		ParkedSet  *parked = lfirst(lc);
 
 		if (parked->retry_at > now)
+		{
 			accumArrayResult(names, CStringGetTextDatum(parked->name), false,
 							 TEXTOID, CurrentMemoryContext);
+			(*count)++;
+		}
 	}
 	return makeArrayResult(names, CurrentMemoryContext);
 }
@@ -555,40 +566,66 @@ unpark_set(const char *name)
 /*
  * Shows the parked feature sets' errors in fs_backfill.online_status: one
  * transaction, as the extension owner, for the errors not recorded yet.
+ * Showing them must not stop the draining: a failure is a warning, and the
+ * errors are tried again next time.
  */
 void
 fsb_drain_record_errors(void)
 {
+	MemoryContext cxt = CurrentMemoryContext;
 	ListCell   *lc;
 	bool		any = false;
-	FsbSavedUser saved;
 
 	foreach(lc, parked_sets)
 		any |= !((ParkedSet *) lfirst(lc))->error_recorded;
 	if (!any)
 		return;
 
-	fsb_worker_begin_transaction("fs_backfill: recording a feature set's error");
-	fsb_become_user(fsb_extension_owner(), &saved);
-	foreach(lc, parked_sets)
+	PG_TRY();
 	{
-		ParkedSet  *parked = lfirst(lc);
-		Oid			types[2] = {TEXTOID, TEXTOID};
-		Datum		values[2];
+		FsbSavedUser saved;
 
-		if (parked->error_recorded)
-			continue;
-		values[0] = CStringGetTextDatum(parked->name);
-		values[1] = CStringGetTextDatum(parked->error);
-		fsb_spi_exec("INSERT INTO fs_backfill.online_state AS s (feature_set, last_error, last_error_at)"
-					 " SELECT $1, $2, now()"
-					 " WHERE EXISTS (SELECT 1 FROM fs_backfill.feature_sets WHERE name = $1)"
-					 " ON CONFLICT (feature_set) DO UPDATE SET last_error = $2, last_error_at = now()",
-					 2, types, values, NULL, SPI_OK_INSERT);
-		parked->error_recorded = true;
+		fsb_worker_begin_transaction("fs_backfill: recording a feature set's error");
+		fsb_become_user(fsb_extension_owner(), &saved);
+		foreach(lc, parked_sets)
+		{
+			ParkedSet  *parked = lfirst(lc);
+			Oid			types[2] = {TEXTOID, TEXTOID};
+			Datum		values[2];
+
+			if (parked->error_recorded)
+				continue;
+			values[0] = CStringGetTextDatum(parked->name);
+			values[1] = CStringGetTextDatum(parked->error);
+			fsb_spi_exec("INSERT INTO fs_backfill.online_state AS s (feature_set, last_error, last_error_at)"
+						 " SELECT $1, $2, now()"
+						 " WHERE EXISTS (SELECT 1 FROM fs_backfill.feature_sets WHERE name = $1)"
+						 " ON CONFLICT (feature_set) DO UPDATE SET last_error = $2, last_error_at = now()",
+						 2, types, values, NULL, SPI_OK_INSERT);
+		}
+		fsb_restore_user(&saved);
+		fsb_worker_commit_transaction();
 	}
-	fsb_restore_user(&saved);
-	fsb_worker_commit_transaction();
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortOutOfAnyTransaction();
+		ereport(WARNING,
+				(errcode(edata->sqlerrcode),
+				 errmsg("fs_backfill online worker could not record a feature set's error: %s",
+						edata->message)));
+		FreeErrorData(edata);
+		return;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+
+	foreach(lc, parked_sets)
+		((ParkedSet *) lfirst(lc))->error_recorded = true;
 }
 
 /*
@@ -663,6 +700,7 @@ fsb_drain_batch(FsbRedis *redis, int64 after, int64 *last, char **error)
 	int			claimed = 0;
 	FsbSavedUser saved;
 	FsbPushResult result;
+	int			nskipped;
 
 	MemoryContextReset(batch_cxt);
 	*error = NULL;
@@ -672,7 +710,11 @@ fsb_drain_batch(FsbRedis *redis, int64 after, int64 *last, char **error)
 	set_at_work = NULL;
 
 	fsb_worker_begin_transaction("fs_backfill: pushing to Redis");
-	batch.skipped = skipped_sets();
+	batch.skipped = skipped_sets(&nskipped);
+	/* a parked feature set due again: its entries may lie behind "after" */
+	if (nskipped < last_nskipped)
+		batch.after = 0;
+	last_nskipped = nskipped;
 	(void) set_config_option("synchronous_commit", "off", PGC_SUSET, PGC_S_SESSION,
 							 GUC_ACTION_LOCAL, true, 0, false);
 	while (claimed < fsb_online_batch_size && !batch.failed)

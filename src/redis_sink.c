@@ -2,7 +2,8 @@
  *
  * redis_sink.c
  *	  The online cache's side: a hiredis connection, the push script, and
- *	  pipelined pushes.  No SPI, no transactions; never raises an error.
+ *	  pipelined pushes.  No SPI, no transactions; raises no error but for
+ *	  running out of memory.
  *
  * Every call returns a status and, on failure, a message in the caller's
  * memory context naming host:port, never the password.  Connects and
@@ -382,7 +383,9 @@ append_number(StringInfo buf, int64 value)
 /*
  * Appends the EVALSHAs for the pushes to the output buffer, one per run of
  * up to ENTITIES_PER_CALL pushes with the same guard; returns how many, or
- * -1 when hiredis ran out of memory.
+ * -1 when hiredis ran out of memory.  Each call is formatted in a buffer of
+ * its own, which may not grow past 1 GB: Redis refuses larger commands
+ * anyway (client-query-buffer-limit).
  */
 static int
 append_pushes(FsbRedis *r, const FsbPush *pushes, int n)
@@ -429,11 +432,15 @@ append_pushes(FsbRedis *r, const FsbPush *pushes, int n)
 				append_string(&buf, p->values[f]);
 			}
 		}
+		if (redisAppendFormattedCommand(r->ctx, buf.data, buf.len) != REDIS_OK)
+		{
+			calls = -1;
+			break;
+		}
+		resetStringInfo(&buf);
 		calls++;
 		start += count;
 	}
-	if (redisAppendFormattedCommand(r->ctx, buf.data, buf.len) != REDIS_OK)
-		calls = -1;
 	pfree(buf.data);
 	return calls;
 }

@@ -337,8 +337,10 @@ fsb_worker_main(Datum main_arg)
 		}
 
 		/*
-		 * An error in a batch (a target dropped meanwhile, say) rolls it
-		 * back; the worker reports it and carries on after a pause.
+		 * An error in a batch rolls it back; the worker reports it.  When
+		 * one feature set is to blame (its target unreadable, say), the
+		 * worker parks it and goes on with the others at once; otherwise it
+		 * carries on after a pause.
 		 */
 		PG_TRY();
 		{
@@ -373,6 +375,7 @@ fsb_worker_main(Datum main_arg)
 					if (++batches % FSB_RESTART_BATCHES == 0)
 						after = 0;
 					done = fsb_drain_batch(redis, after, &after, &error);
+					MemoryContextSwitchTo(loop_cxt);	/* a commit left us elsewhere */
 					/* the script was loaded again: once, not forever */
 					if (done == FSB_BATCH_AGAIN && !script_reloaded)
 					{

@@ -12,10 +12,19 @@ seq_scans() { q -c "SELECT seq_scan FROM pg_stat_all_tables WHERE relid = 'fs_ba
 flush_stats() { q -c "SELECT pg_stat_force_next_flush()" >/dev/null; }
 
 q -c "DROP EXTENSION IF EXISTS fs_backfill CASCADE" \
-  -c "DROP TABLE IF EXISTS claim_raw, claim_n, claim_feat, late_raw, late_feat" >/dev/null 2>&1
+  -c "DROP TABLE IF EXISTS claim_raw, claim_n, claim_feat, late_raw, late_feat, nudge_feat" >/dev/null 2>&1
 rcli flushall >/dev/null
+# a new worker: it has drained nothing yet (after 10,000 entries it would
+# check, with a scan, that the queue is empty), and plans its claim afresh
+old_pid=$(worker_pid)
+kill -TERM "$old_pid"
+wait_for 30 "SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'fs_backfill online worker' AND pid <> $old_pid"
+ok $? "a new worker"
 q -c "CREATE EXTENSION fs_backfill" -c "ANALYZE fs_backfill.online_queue" >/dev/null
 q >/dev/null <<'SQL'
+CREATE TABLE nudge_feat (id bigint NOT NULL, feature_time timestamptz NOT NULL) PARTITION BY RANGE (feature_time);
+SELECT fs_create_feature_set('nudge', 'nudge_feat', ARRAY['id'], 'feature_time',
+    $$SELECT 1::bigint AS id, timestamptz '2025-03-01 12:00+00' AS feature_time WHERE $1 < $2$$, '2025-03-01');
 CREATE TABLE claim_raw (id bigint, ts timestamptz, v int);
 INSERT INTO claim_raw SELECT i, '2025-03-01 12:00+00', i FROM generate_series(1, 5000) i;
 CREATE TABLE claim_n (n int);
@@ -41,8 +50,8 @@ release_worker
 wait_for 60 "$(pushed 5001)"; ok $? "and drained"
 # the worker sends its statistics at a commit a second after the last
 sleep 1.1
-q -c "UPDATE claim_raw SET v = -1 WHERE id = 1" -c "SELECT fs_backfill('claim', '2025-03-01', '2025-03-01')" >/dev/null
-wait_for 30 "$(pushed 10001)"
+q -c "SELECT fs_backfill('nudge', '2025-03-01', '2025-03-01')" >/dev/null
+wait_for 30 "SELECT pushed = 1 FROM fs_backfill.online_state WHERE feature_set = 'nudge'"
 flush_stats
 is "$(seq_scans)" "$before" "the claims never scanned the whole queue"
 is "$(q -c "SELECT count(*) FROM fs_backfill.online_queue")" "0" "the queue is empty"
@@ -74,5 +83,5 @@ ok $? "the backfill holding the lower id commits"
 wait_for 30 "SELECT count(*) = 0 FROM fs_backfill.online_queue"; ok $? "its entry drained"
 is "$(rcli hget fs:late:1 v)" "7" "and its entity reached Redis"
 
-q -c "DROP EXTENSION fs_backfill CASCADE" -c "DROP TABLE claim_raw, claim_n, claim_feat, late_raw, late_feat" >/dev/null 2>&1
+q -c "DROP EXTENSION fs_backfill CASCADE" -c "DROP TABLE claim_raw, claim_n, claim_feat, late_raw, late_feat, nudge_feat" >/dev/null 2>&1
 done_testing
