@@ -42,6 +42,8 @@ sleep 1
 wait_for 10 "SELECT last_error LIKE '%permission denied for table feat%' FROM fs_backfill.worker_status()"
 ok $? "without SELECT on the target the worker reports: $(q -c "SELECT last_error FROM fs_backfill.worker_status()")"
 is "$(q -c "SELECT count(*) FROM fs_backfill.online_queue")" "12000" "and every entry stays queued"
+wait_for 10 "SELECT last_error LIKE '%permission denied for table feat%' FROM fs_backfill.online_status WHERE feature_set = 'fs'"
+ok $? "online_status shows the feature set's error"
 
 q -c "GRANT SELECT ON feat TO fsb_worker" >/dev/null
 converged; ok $? "with SELECT granted the queue drains and Redis equals the table (12,000 entities)"
