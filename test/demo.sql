@@ -66,3 +66,17 @@ SELECT fs_backfill('users', '2025-03-03', '2025-03-03',
 SELECT count(*) AS runs FROM fs_backfill.runs;
 -- Running backfills, from any session (none now): phase, slices done, rows.
 SELECT * FROM fs_backfill_progress();
+
+-- The online cache: the worker pushed each touched user's latest row to
+-- Redis once the backfills committed.  Wait for it to drain the queue.
+DO $$
+BEGIN
+  FOR i IN 1..300 LOOP
+    EXIT WHEN NOT EXISTS (SELECT FROM fs_backfill.online_queue);
+    COMMIT;
+    PERFORM pg_sleep(0.1);
+  END LOOP;
+END $$;
+SELECT feature_set, pending, pushed, last_error FROM fs_backfill.online_status;
+SELECT redis, pushed, last_error FROM fs_backfill.worker_status();
+SELECT * FROM user_features WHERE user_id = 42 ORDER BY feature_time DESC LIMIT 1;
