@@ -22,7 +22,6 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/jsonb.h"
 #include "utils/guc.h"
 #include "utils/timestamp.h"
 
@@ -35,22 +34,6 @@ static const char *const profile_settings[] = {
 	"max_parallel_workers_per_gather",
 	"statement_timeout",
 };
-
-static void
-catalog_begin(FsbSavedUser *saved)
-{
-	Oid			owner = fsb_extension_owner();
-
-	SPI_connect();
-	fsb_become_user(owner, saved);
-}
-
-static void
-catalog_end(FsbSavedUser *saved)
-{
-	fsb_restore_user(saved);
-	SPI_finish();
-}
 
 static char *
 get_text(int column, MemoryContext cxt)
@@ -103,7 +86,7 @@ fsb_catalog_find(const char *name)
 	Datum	   *elems;
 	int			nelems;
 
-	catalog_begin(&saved);
+	fsb_owner_spi_begin(&saved);
 	fsb_spi_exec("SELECT target, entity_columns, time_column, source,"
 				 " backfill_start, partition_interval, resource_profile,"
 				 " (SELECT r.oid FROM pg_roles r WHERE r.rolname = created_by),"
@@ -112,7 +95,7 @@ fsb_catalog_find(const char *name)
 				 1, types, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 	{
-		catalog_end(&saved);
+		fsb_owner_spi_end(&saved);
 		return NULL;
 	}
 
@@ -174,7 +157,7 @@ fsb_catalog_find(const char *name)
 	fs->reprocess_partitions = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
 														   SPI_tuptable->tupdesc,
 														   13, &isnull));
-	catalog_end(&saved);
+	fsb_owner_spi_end(&saved);
 	return fs;
 }
 
@@ -221,7 +204,7 @@ fsb_catalog_store(const FsbFeatureSet *fs, bool online, Datum online_ttl,
 	values[12] = Int32GetDatum(reprocess_partitions);
 	values[13] = CStringGetTextDatum(created_by);
 
-	catalog_begin(&saved);
+	fsb_owner_spi_begin(&saved);
 	fsb_spi_exec("SELECT 1 FROM fs_backfill.resource_profiles WHERE name = $1",
 				 1, &types[10], &values[10], NULL, SPI_OK_SELECT);
 	if (SPI_processed == 0)
@@ -240,7 +223,7 @@ fsb_catalog_store(const FsbFeatureSet *fs, bool online, Datum online_ttl,
 					 " catchup_delay = $12, reprocess_partitions = $13"
 					 " WHERE name = $1 AND $2 IS NOT NULL AND $14 IS NOT NULL",
 					 14, types, values, nulls, SPI_OK_UPDATE);
-		catalog_end(&saved);
+		fsb_owner_spi_end(&saved);
 		return;
 	}
 	fsb_spi_exec("SELECT 1 FROM fs_backfill.feature_sets WHERE name = $1",
@@ -258,7 +241,7 @@ fsb_catalog_store(const FsbFeatureSet *fs, bool online, Datum online_ttl,
 				 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
 				 " $13, $14)",
 				 14, types, values, nulls, SPI_OK_INSERT);
-	catalog_end(&saved);
+	fsb_owner_spi_end(&saved);
 }
 
 /*
@@ -273,13 +256,13 @@ fsb_catalog_delete(const char *name)
 	Datum		values[1] = {CStringGetTextDatum(name)};
 	bool		found;
 
-	catalog_begin(&saved);
+	fsb_owner_spi_begin(&saved);
 	fsb_spi_exec("DELETE FROM fs_backfill.feature_sets WHERE name = $1",
 				 1, types, values, NULL, SPI_OK_DELETE);
 	found = SPI_processed > 0;
 	fsb_spi_exec("DELETE FROM fs_backfill.online_queue WHERE feature_set = $1",
 				 1, types, values, NULL, SPI_OK_DELETE);
-	catalog_end(&saved);
+	fsb_owner_spi_end(&saved);
 	return found;
 }
 
@@ -299,7 +282,7 @@ fsb_catalog_apply_profile(const char *profile)
 	ListCell   *ln,
 			   *ls;
 
-	catalog_begin(&saved);
+	fsb_owner_spi_begin(&saved);
 	fsb_spi_exec("SELECT s.key, s.value FROM fs_backfill.resource_profiles p,"
 				 " jsonb_each_text(p.settings) s WHERE p.name = $1",
 				 1, types, values, NULL, SPI_OK_SELECT);
@@ -323,7 +306,7 @@ fsb_catalog_apply_profile(const char *profile)
 					 errmsg("resource profile \"%s\" does not exist", profile),
 					 errhint("Pick one of fs_backfill.resource_profiles.")));
 	}
-	catalog_end(&saved);
+	fsb_owner_spi_end(&saved);
 
 	forboth(ln, names, ls, settings)
 	{
@@ -354,12 +337,12 @@ fsb_catalog_next_run_id(void)
 	bool		isnull;
 	int64		run_id;
 
-	catalog_begin(&saved);
+	fsb_owner_spi_begin(&saved);
 	fsb_spi_exec("SELECT pg_catalog.nextval('fs_backfill.runs_run_id_seq'::pg_catalog.regclass)",
 				 0, NULL, NULL, NULL, SPI_OK_SELECT);
 	run_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 										 SPI_tuptable->tupdesc, 1, &isnull));
-	catalog_end(&saved);
+	fsb_owner_spi_end(&saved);
 	return run_id;
 }
 
@@ -375,8 +358,7 @@ fsb_catalog_record_run(const FsbPlan *plan, const FsbRunInfo *run,
 	char	   *run_by = GetUserNameFromId(GetUserId(), false);
 	int64		rows_deleted = 0;
 	int64		rows_inserted = 0;
-	int64		run_id;
-	bool		isnull;
+	int64		run_id = run->run_id;
 	Oid			types[13] = {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, BOOLOID,
 		TEXTOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, INT4OID, INT8OID,
 	INT8OID, INT8OID};
@@ -409,16 +391,14 @@ fsb_catalog_record_run(const FsbPlan *plan, const FsbRunInfo *run,
 
 	values[12] = Int64GetDatum(run->run_id);
 
-	catalog_begin(&saved);
+	fsb_owner_spi_begin(&saved);
 	fsb_spi_exec("INSERT INTO fs_backfill.runs (run_id, feature_set, start_time,"
 				 " stop_time, reset, source, source_md5, resource_profile,"
 				 " comment, run_by, started_at, finished_at, partitions,"
 				 " rows_deleted, rows_inserted) OVERRIDING SYSTEM VALUE"
 				 " VALUES ($13, $1, $2, $3, $4, $5, md5($5), $6, $7, $8, $9,"
-				 " clock_timestamp(), $10, $11, $12) RETURNING run_id",
-				 13, types, values, nulls, SPI_OK_INSERT_RETURNING);
-	run_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-										 SPI_tuptable->tupdesc, 1, &isnull));
+				 " clock_timestamp(), $10, $11, $12)",
+				 13, types, values, nulls, SPI_OK_INSERT);
 
 	for (int i = 0; i < plan->nsteps; i++)
 	{
@@ -440,6 +420,6 @@ fsb_catalog_record_run(const FsbPlan *plan, const FsbRunInfo *run,
 					 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
 					 8, step_types, step_values, NULL, SPI_OK_INSERT);
 	}
-	catalog_end(&saved);
+	fsb_owner_spi_end(&saved);
 	return run_id;
 }

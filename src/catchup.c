@@ -47,8 +47,7 @@ catchup_watermark(const FsbFeatureSet *fs)
 	Datum		values[1] = {CStringGetTextDatum(fs->name)};
 	TimestampTz watermark = fs->backfill_start;
 
-	SPI_connect();
-	fsb_become_user(fsb_extension_owner(), &saved);
+	fsb_owner_spi_begin(&saved);
 	fsb_spi_exec("SELECT start_time, stop_time, reset FROM fs_backfill.runs"
 				 " WHERE feature_set = $1 AND status = 'succeeded' ORDER BY run_id",
 				 1, types, values, NULL, SPI_OK_SELECT);
@@ -66,8 +65,7 @@ catchup_watermark(const FsbFeatureSet *fs)
 		else if (start <= watermark && stop > watermark)
 			watermark = stop;
 	}
-	fsb_restore_user(&saved);
-	SPI_finish();
+	fsb_owner_spi_end(&saved);
 	return watermark;
 }
 

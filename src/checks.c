@@ -28,7 +28,6 @@
 
 #include <math.h>
 
-#include "access/table.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"

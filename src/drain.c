@@ -91,6 +91,7 @@ typedef struct Claim
 	char	   *feature_set;
 	Datum		entity;			/* text[] */
 	char	   *guard;
+	struct BatchSet *set;		/* its feature set's, once met */
 } Claim;
 
 /* A feature set met in a batch: what its chunks need, looked up once. */
@@ -113,8 +114,7 @@ typedef struct Batch
 	int64		after;			/* the highest id claimed so far */
 	List	   *sets;			/* the BatchSets met so far */
 	int			pushed;
-	char	   *error;			/* why Redis failed */
-	bool		failed;
+	char	   *error;			/* why Redis failed; NULL while it did not */
 } Batch;
 
 void
@@ -226,8 +226,7 @@ batch_set(const char *name)
 					 " ORDER BY u.ord",
 					 unnest.data, names.data, quote_identifier(fs->time_column),
 					 cols.data,
-					 fsb_qualified_name(RelationGetNamespace(target),
-										RelationGetRelationName(target)),
+					 fsb_relation_name(target),
 					 match.data, quote_identifier(fs->time_column),
 					 quote_identifier(fs->time_column));
 	table_close(target, NoLock);
@@ -272,7 +271,7 @@ entity_key(const char *feature_set, const Datum *parts, int nparts)
  * Builds the pushes for the claims of one feature set, in the current
  * memory context: reads each entity's latest row.
  */
-static int
+static void
 build_pushes(const BatchSet *set, Claim *claims, int nclaims, FsbPush *pushes)
 {
 	const FsbFeatureSet *fs = set->fs;
@@ -325,20 +324,14 @@ build_pushes(const BatchSet *set, Claim *claims, int nclaims, FsbPush *pushes)
 		p->key = entity_key(fs->name, parts[i], nparts[i]);
 		p->guard = claims[i].guard;
 		if (isnull)
-		{
-			p->delete = true;	/* no row left */
-			continue;
-		}
+			continue;			/* no row left: delete */
 		if (fs->online_ttl)
 		{
 			TimestampTz expires = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
 																		  time, IntervalPGetDatum(fs->online_ttl)));
 
 			if (expires <= now)
-			{
-				p->delete = true;	/* already expired: not written */
-				continue;
-			}
+				continue;		/* already expired: not written, deleted */
 			p->expire_at_ms = unix_ms(expires);
 		}
 		p->fields = palloc(sizeof(char *) * (nvalues + 1));
@@ -358,7 +351,6 @@ build_pushes(const BatchSet *set, Claim *claims, int nclaims, FsbPush *pushes)
 		p->nfields = f;
 	}
 	SPI_freetuptable(rows);
-	return nclaims;
 }
 
 /* Counts a feature set's pushes, for fs_backfill.online_status. */
@@ -527,7 +519,7 @@ park_set(const char *name, int sqlerrcode, const char *error)
 	{
 		parked = palloc0(sizeof(ParkedSet));
 		parked->name = pstrdup(name);
-		parked->wait_ms = 1000;
+		parked->wait_ms = fsb_next_backoff(0, 1000);
 		parked_sets = lappend(parked_sets, parked);
 		ereport(WARNING,
 				(errcode(sqlerrcode),
@@ -539,7 +531,7 @@ park_set(const char *name, int sqlerrcode, const char *error)
 	else
 	{
 		pfree(parked->error);
-		parked->wait_ms = Min(FSB_BACKOFF_MAX_MS, parked->wait_ms * 2);
+		parked->wait_ms = fsb_next_backoff(parked->wait_ms, 1000);
 	}
 	parked->error = pstrdup(error);
 	parked->error_recorded = false;
@@ -647,7 +639,7 @@ push_chunk(Batch *batch, int limit)
 	for (int i = 0; i < nclaims; i++)
 	{
 		set_at_work = claims[i].feature_set;
-		(void) find_batch_set(&batch->sets, claims[i].feature_set);
+		claims[i].set = find_batch_set(&batch->sets, claims[i].feature_set);
 	}
 
 	foreach(lc, batch->sets)
@@ -656,22 +648,22 @@ push_chunk(Batch *batch, int limit)
 		int			nmine = 0;
 
 		for (int i = 0; i < nclaims; i++)
-			if (strcmp(claims[i].feature_set, set->name) == 0)
+			if (claims[i].set == set)
 				mine[nmine++] = claims[i];
 		set->claimed += nmine;
 		set_at_work = set->name;
 		if (set->fs != NULL && nmine > 0)
-			npushes += build_pushes(set, mine, nmine, pushes + npushes);
+		{
+			build_pushes(set, mine, nmine, pushes + npushes);
+			npushes += nmine;
+		}
 	}
 	set_at_work = NULL;
 	for (int i = 0; i < nclaims; i++)
 		batch->after = Max(batch->after, claims[i].id);
 	batch->pushed += npushes;
 	if (npushes > 0 && !fsb_redis_send(batch->redis, pushes, npushes, &batch->error))
-	{
-		batch->failed = true;
 		batch->error = MemoryContextStrdup(batch_cxt, batch->error);
-	}
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(chunk_cxt);
 	return nclaims;
@@ -717,7 +709,7 @@ fsb_drain_batch(FsbRedis *redis, int64 after, int64 *last, char **error)
 	last_nskipped = nskipped;
 	(void) set_config_option("synchronous_commit", "off", PGC_SUSET, PGC_S_SESSION,
 							 GUC_ACTION_LOCAL, true, 0, false);
-	while (claimed < fsb_online_batch_size && !batch.failed)
+	while (claimed < fsb_online_batch_size && batch.error == NULL)
 	{
 		int			limit = Min(claimed == 0 ? FSB_FIRST_CHUNK : FSB_CHUNK,
 								fsb_online_batch_size - claimed);
@@ -727,7 +719,7 @@ fsb_drain_batch(FsbRedis *redis, int64 after, int64 *last, char **error)
 		if (n < limit)
 			break;
 	}
-	result = batch.failed ? FSB_PUSH_FAILED : fsb_redis_wait(redis, &batch.error);
+	result = batch.error ? FSB_PUSH_FAILED : fsb_redis_wait(redis, &batch.error);
 	if (result != FSB_PUSH_DONE)
 	{
 		/* the message lives in SPI's memory, which SPI_finish frees */

@@ -80,9 +80,8 @@ fsb_delete_insert(Relation target, const FsbStep *step, const FsbSource *src,
 				  const FsbFeatureSet *fs, int64 *deleted, int64 *inserted)
 {
 	char	   *delete_sql = psprintf("DELETE FROM %s WHERE %s",
-									  fsb_qualified_name(RelationGetNamespace(target), RelationGetRelationName(target)),
+									  fsb_relation_name(target),
 									  fsb_time_range_sql(fs->time_column,
-														 step->slice_start,
 														 step->slice_stop));
 	char	   *insert_sql = fsb_source_insert_sql(src, target, target,
 												   fs->time_column);
@@ -115,9 +114,8 @@ delete_outside(Relation target, const FsbStep *step, const FsbPlan *plan)
 	const char *col = quote_identifier(plan->fs->time_column);
 	bool		with_nulls = TIMESTAMP_IS_NOBEGIN(step->slice_start);
 	char	   *sql = psprintf("DELETE FROM %s WHERE (%s)%s",
-							   fsb_qualified_name(RelationGetNamespace(target), RelationGetRelationName(target)),
+							   fsb_relation_name(target),
 							   fsb_time_range_sql(plan->fs->time_column,
-												  step->slice_start,
 												  step->slice_stop),
 							   with_nulls ? psprintf(" OR %s IS NULL", col) : "");
 	Oid			types[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
@@ -304,7 +302,7 @@ fsb_run_backfill(const FsbRunOptions *opts, TimestampTz start, TimestampTz stop)
 							  fs->name);
 
 	run.run_id = fsb_catalog_next_run_id();
-	fsb_progress_begin(fs->name, run.run_id, 0);
+	fsb_progress_begin(fs->name, run.run_id);
 	plan = fsb_plan_build(fs, target, src, start, stop, opts->reset,
 						  opts->strategy);
 	results = palloc0(sizeof(FsbStepResult) * plan->nsteps);

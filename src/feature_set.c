@@ -296,7 +296,6 @@ fs_alter_feature_set(PG_FUNCTION_ARGS)
 	MemoryContextSwitchTo(cxt);
 	desc = CreateTupleDescCopy(SPI_tuptable->tupdesc);
 	SPI_finish();
-	MemoryContextSwitchTo(cxt);
 
 	memset(&set, 0, sizeof(set));
 	set.fs = *current;

@@ -140,12 +140,15 @@ extern int	fsb_pin_search_path(void);
 extern void fsb_unpin_search_path(int nest);
 extern void fsb_become_user(Oid role, FsbSavedUser *saved);
 extern void fsb_restore_user(FsbSavedUser *saved);
+extern void fsb_owner_spi_begin(FsbSavedUser *saved);
+extern void fsb_owner_spi_end(FsbSavedUser *saved);
 extern Oid	fsb_extension_owner(void);
 extern void fsb_spi_exec(const char *sql, int nargs, Oid *types, Datum *values,
 						 const char *nulls, int expected);
 extern int64 fsb_spi_count(const char *sql, int nargs, Oid *types,
 						   Datum *values);
 extern char *fsb_qualified_name(Oid namespace, const char *relname);
+extern char *fsb_relation_name(Relation rel);
 extern void fsb_require_arg(FunctionCallInfo fcinfo, int argno,
 							const char *argname);
 
@@ -158,7 +161,7 @@ extern void fsb_check_finite(TimestampTz t, const char *argname);
 extern void fsb_resolve_interval(const FsbFeatureSet *fs, TimestampTz *start,
 								 TimestampTz *stop);
 extern char *fsb_format_time(TimestampTz t);
-extern char *fsb_time_range_sql(const char *column, TimestampTz start,
+extern char *fsb_time_range_sql(const char *column,
 								TimestampTz stop);
 extern void fsb_check_row_time(TimestampTz t, bool isnull,
 							   TimestampTz slice_start, TimestampTz slice_stop,
@@ -224,7 +227,7 @@ extern bool fsb_checks_need_rows_now(const FsbChecks *checks);
 /* progress.c */
 extern Size fsb_progress_shmem_size(void);
 extern void fsb_progress_shmem_init(void);
-extern void fsb_progress_begin(const char *feature_set, int64 run_id, int total);
+extern void fsb_progress_begin(const char *feature_set, int64 run_id);
 extern void fsb_progress_phase(const char *phase, int total);
 extern void fsb_progress_slice_done(int64 rows);
 extern void fsb_progress_end(void);

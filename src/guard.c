@@ -99,6 +99,33 @@ fsb_extension_owner(void)
 }
 
 /*
+ * Connects to SPI and runs as the extension owner, for statements on the
+ * extension's own tables, until fsb_owner_spi_end().
+ */
+void
+fsb_owner_spi_begin(FsbSavedUser *saved)
+{
+	Oid			owner = fsb_extension_owner();
+
+	SPI_connect();
+	fsb_become_user(owner, saved);
+}
+
+void
+fsb_owner_spi_end(FsbSavedUser *saved)
+{
+	fsb_restore_user(saved);
+	SPI_finish();
+}
+
+/* schema.name of a relation, quoted. */
+char *
+fsb_relation_name(Relation rel)
+{
+	return fsb_qualified_name(RelationGetNamespace(rel), RelationGetRelationName(rel));
+}
+
+/*
  * Runs one statement of ours through SPI and checks its result code.
  *
  * Caller must be connected to SPI and have pinned search_path; "expected" is

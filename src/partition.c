@@ -384,8 +384,7 @@ fsb_partition_create(Oid target_relid, TimestampTz range_start,
 {
 	Relation	target = table_open(target_relid, NoLock);
 	char	   *name = partition_name(target, range_start);
-	const char *parent = fsb_qualified_name(RelationGetNamespace(target),
-											RelationGetRelationName(target));
+	const char *parent = fsb_relation_name(target);
 	const char *child = fsb_qualified_name(RelationGetNamespace(target), name);
 	Oid			tablespace = target->rd_rel->reltablespace;
 	FsbSavedUser saved;

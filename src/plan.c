@@ -34,7 +34,6 @@
 #include "catalog/partition.h"
 #include "catalog/pg_publication.h"
 #include "catalog/pg_type.h"
-#include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -96,9 +95,8 @@ fsb_count_rows(Relation target, const char *time_column, TimestampTz start,
 	values[0] = TimestampTzGetDatum(start);
 	values[1] = TimestampTzGetDatum(stop);
 	return fsb_spi_count(psprintf("SELECT count(*) FROM %s WHERE %s",
-								  fsb_qualified_name(RelationGetNamespace(target),
-													 RelationGetRelationName(target)),
-								  fsb_time_range_sql(time_column, start, stop)),
+								  fsb_relation_name(target),
+								  fsb_time_range_sql(time_column, stop)),
 						 2, types, values);
 }
 

@@ -83,9 +83,9 @@ fsb_progress_shmem_init(void)
 	}
 }
 
-/* Starts reporting a run of "total" slices. */
+/* Starts reporting a run; its slices are counted as it plans them. */
 void
-fsb_progress_begin(const char *feature_set, int64 run_id, int total)
+fsb_progress_begin(const char *feature_set, int64 run_id)
 {
 	static bool callback_registered = false;
 
@@ -104,7 +104,7 @@ fsb_progress_begin(const char *feature_set, int64 run_id, int total)
 	mine->run_id = run_id;
 	strlcpy(mine->phase, "planning", sizeof(mine->phase));
 	mine->done = 0;
-	mine->total = total;
+	mine->total = 0;
 	mine->rows_written = 0;
 	mine->started_at = GetCurrentTimestamp();
 	SpinLockRelease(&mine->mutex);

@@ -38,7 +38,6 @@
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
-#include "utils/datetime.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -88,8 +87,7 @@ queue_entities(Relation target, const FsbFeatureSet *fs, TimestampTz start,
 			   TimestampTz stop, bool everything, const char *guard,
 			   int64 run_marker)
 {
-	const char *rel = fsb_qualified_name(RelationGetNamespace(target),
-										 RelationGetRelationName(target));
+	const char *rel = fsb_relation_name(target);
 	const char *time = quote_identifier(fs->time_column);
 	StringInfoData keys;
 	StringInfoData texts;
@@ -148,8 +146,7 @@ queue_entities(Relation target, const FsbFeatureSet *fs, TimestampTz start,
 	values[3] = TimestampTzGetDatum(start);
 	values[4] = TimestampTzGetDatum(stop);
 
-	SPI_connect();
-	fsb_become_user(fsb_extension_owner(), &saved);
+	fsb_owner_spi_begin(&saved);
 	/* key values as text the same way whatever the session's settings */
 	{
 		static const char *const fixed[][2] = {
@@ -164,8 +161,7 @@ queue_entities(Relation target, const FsbFeatureSet *fs, TimestampTz start,
 	}
 	fsb_spi_exec(sql.data, 5, types, values, nulls, SPI_OK_INSERT);
 	queued = (int64) SPI_processed;
-	fsb_restore_user(&saved);
-	SPI_finish();
+	fsb_owner_spi_end(&saved);
 
 	if (queued > 0)
 		fsb_wake_worker_at_commit();
@@ -198,8 +194,7 @@ fsb_queue_seal(const FsbFeatureSet *fs, int64 run_id)
 
 	values[0] = CStringGetTextDatum(fs->name);
 	values[1] = Int64GetDatum(run_id);
-	SPI_connect();
-	fsb_become_user(fsb_extension_owner(), &saved);
+	fsb_owner_spi_begin(&saved);
 	fsb_spi_exec("UPDATE fs_backfill.online_queue SET run_id = $2"
 				 " WHERE feature_set = $1 AND run_id = 0",
 				 2, types, values, NULL, SPI_OK_UPDATE);
@@ -208,8 +203,7 @@ fsb_queue_seal(const FsbFeatureSet *fs, int64 run_id)
 	types[0] = INT8OID;
 	fsb_spi_exec("UPDATE fs_backfill.runs SET online_entities = $1 WHERE run_id = $2",
 				 2, types, values, NULL, SPI_OK_UPDATE);
-	fsb_restore_user(&saved);
-	SPI_finish();
+	fsb_owner_spi_end(&saved);
 	return n;
 }
 

@@ -405,7 +405,7 @@ append_pushes(FsbRedis *r, const FsbPush *pushes, int n)
 			count++;
 		argc = 4 + count;
 		for (int i = start; i < start + count; i++)
-			argc += 1 + (pushes[i].delete ? 0 : 2 * pushes[i].nfields);
+			argc += 1 + 2 * pushes[i].nfields;
 
 		appendStringInfo(&buf, "*%d\r\n", argc);
 		append_string(&buf, "EVALSHA");
@@ -417,16 +417,15 @@ append_pushes(FsbRedis *r, const FsbPush *pushes, int n)
 		for (int i = start; i < start + count; i++)
 		{
 			const FsbPush *p = &pushes[i];
-			int			nfields = p->delete ? 0 : p->nfields;
 			char		header[32];
 
-			if (p->expire_at_ms != 0 && !p->delete)
+			if (p->expire_at_ms != 0)
 				append_arg(&buf, header,
 						   snprintf(header, sizeof(header), "%d:" INT64_FORMAT,
-									nfields, p->expire_at_ms));
+									p->nfields, p->expire_at_ms));
 			else
-				append_number(&buf, nfields);
-			for (int f = 0; f < nfields; f++)
+				append_number(&buf, p->nfields);
+			for (int f = 0; f < p->nfields; f++)
 			{
 				append_string(&buf, p->fields[f]);
 				append_string(&buf, p->values[f]);

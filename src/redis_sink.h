@@ -15,14 +15,16 @@
 
 typedef struct FsbRedis FsbRedis;
 
-/* One entity's hash to write (or delete), guarded by the run's stop. */
+/*
+ * One entity's hash to write, guarded by the run's stop; with no fields (a
+ * hash written always has _ts), the entity is deleted.
+ */
 typedef struct FsbPush
 {
 	const char *key;
 	const char *guard;
 	int64		expire_at_ms;	/* 0: no expiry */
-	bool		delete;
-	int			nfields;
+	int			nfields;		/* 0: delete */
 	const char **fields;
 	const char **values;
 } FsbPush;

@@ -259,8 +259,7 @@ fsb_source_insert_sql(const FsbSource *src, Relation target,
 						 quote_identifier(NameStr(attr->attname)));
 	}
 	appendStringInfo(&sql, "INSERT INTO %s (%s) SELECT ",
-					 fsb_qualified_name(RelationGetNamespace(into),
-										RelationGetRelationName(into)),
+					 fsb_relation_name(into),
 					 cols.data);
 	for (int i = 0; i < src->natts; i++)
 	{

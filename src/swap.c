@@ -100,8 +100,7 @@ count_partition(Relation part)
 		return rows;
 
 	return fsb_spi_count(psprintf("SELECT count(*) FROM ONLY %s",
-								  fsb_qualified_name(RelationGetNamespace(part),
-													 RelationGetRelationName(part))),
+								  fsb_relation_name(part)),
 						 0, NULL, NULL);
 }
 

@@ -162,7 +162,7 @@ fsb_format_time(TimestampTz t)
  * 'infinity' counts as inside.
  */
 char *
-fsb_time_range_sql(const char *column, TimestampTz start, TimestampTz stop)
+fsb_time_range_sql(const char *column, TimestampTz stop)
 {
 	const char *col = quote_identifier(column);
 

@@ -94,13 +94,13 @@ fsb_worker_register(void)
 	RegisterBackgroundWorker(&worker);
 }
 
-/* Is the extension installed in our database?  In a transaction. */
-static bool
-extension_ready(void)
+/* The queue, or InvalidOid when the extension is not installed.  In a transaction. */
+static Oid
+queue_relid(void)
 {
-	return OidIsValid(get_namespace_oid(FSB_SCHEMA, true)) &&
-		OidIsValid(get_relname_relid("online_queue",
-									 get_namespace_oid(FSB_SCHEMA, true)));
+	Oid			schema = get_namespace_oid(FSB_SCHEMA, true);
+
+	return OidIsValid(schema) ? get_relname_relid("online_queue", schema) : InvalidOid;
 }
 
 void
@@ -147,7 +147,7 @@ truncate_empty_queue(void)
 	FsbSavedUser saved;
 
 	fsb_worker_begin_transaction("fs_backfill: truncating the drained queue");
-	queue = get_relname_relid("online_queue", get_namespace_oid(FSB_SCHEMA, false));
+	queue = queue_relid();
 	fsb_become_user(fsb_extension_owner(), &saved);
 	if (ConditionalLockRelationOid(queue, AccessExclusiveLock) &&
 		fsb_spi_count("SELECT count(*) FROM (SELECT FROM fs_backfill.online_queue LIMIT 1) q",
@@ -181,9 +181,7 @@ vacuum_queue(void)
 											   InvalidOid, NIL));
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
-	if (!pg_class_ownercheck(get_relname_relid("online_queue",
-											   get_namespace_oid(FSB_SCHEMA, false)),
-							 GetUserId()))
+	if (!pg_class_ownercheck(queue_relid(), GetUserId()))
 	{
 		/* VACUUM would skip it with a warning: leave it to autovacuum */
 		CommitTransactionCommand();
@@ -345,7 +343,7 @@ fsb_worker_main(Datum main_arg)
 		PG_TRY();
 		{
 			StartTransactionCommand();
-			ready = extension_ready();
+			ready = OidIsValid(queue_relid());
 			CommitTransactionCommand();
 
 			/* shown in online_status also while Redis is down */
@@ -398,7 +396,6 @@ fsb_worker_main(Datum main_arg)
 				}
 				if (up && drained >= FSB_VACUUM_AFTER)
 				{
-					MemoryContextSwitchTo(old);
 					if (!truncate_empty_queue())
 						vacuum_queue();
 					drained = 0;
@@ -408,7 +405,7 @@ fsb_worker_main(Datum main_arg)
 				{
 					fsb_redis_close(redis);
 					redis = NULL;
-					backoff_ms = Min(FSB_BACKOFF_MAX_MS, Max(100, backoff_ms * 2));
+					backoff_ms = fsb_next_backoff(backoff_ms, 100);
 				}
 				else
 					backoff_ms = 0;
@@ -442,7 +439,7 @@ fsb_worker_main(Datum main_arg)
 						(errcode(edata->sqlerrcode),
 						 errmsg("fs_backfill online worker could not push a batch: %s",
 								edata->message)));
-				backoff_ms = Min(FSB_BACKOFF_MAX_MS, Max(100, backoff_ms * 2));
+				backoff_ms = fsb_next_backoff(backoff_ms, 100);
 			}
 			FreeErrorData(edata);
 		}

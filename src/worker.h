@@ -22,6 +22,13 @@
  */
 #define FSB_BACKOFF_MAX_MS 10000
 
+/* The wait after one of "ms": twice as long, from "first" up to the maximum. */
+static inline int
+fsb_next_backoff(int ms, int first)
+{
+	return Min(FSB_BACKOFF_MAX_MS, Max(first, ms * 2));
+}
+
 /* fsb_drain_batch(): Redis had lost the push script; do the batch again. */
 #define FSB_BATCH_AGAIN (-2)
 
