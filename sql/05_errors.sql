@@ -146,6 +146,7 @@ SELECT fs_alter_feature_set('er', '{"online": null}');
 SELECT fs_alter_feature_set('er', '{"resource_profile": "huge"}');
 SELECT fs_alter_feature_set('er', '{"partition_interval": "0"}');
 SELECT fs_schedule_catchup(NULL, '* * * * *');
+SELECT fs_schedule_catchup('er', NULL);
 SELECT fs_schedule_catchup('nope', '* * * * *');
 SELECT fs_schedule_catchup('er', '* * * * *');
 SELECT fs_unschedule_catchup(NULL);

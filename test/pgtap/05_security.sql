@@ -2,7 +2,7 @@
 -- is needed to register, the catalog is written only through the functions,
 -- and objects planted on search_path change nothing the extension runs.
 BEGIN;
-SELECT plan(21);
+SELECT plan(24);
 
 CREATE ROLE fsb_tap_owner;
 CREATE ROLE fsb_tap_writer;
@@ -124,6 +124,22 @@ SELECT ok((SELECT source_md5 = md5(source) AND finished_at > 'epoch'
           'planted md5() and clock_timestamp() were not called');
 SELECT is((SELECT count(*) FROM sec.feat WHERE feature_time >= '2025-03-03 00:00+00'), 20::bigint,
           'and the backfill did its work');
+
+-- a feature set whose table is gone: only the role that registered it drops it
+SET LOCAL ROLE fsb_tap_owner;
+DROP TABLE sec.feat;
+RESET ROLE;
+SET LOCAL ROLE fsb_tap_writer;
+SELECT throws_ok($$SELECT fs_drop_feature_set('sec')$$, '42501',
+                 'must be the role that registered feature set "sec" to drop it',
+                 'another role cannot drop a feature set whose table is gone');
+RESET ROLE;
+SET LOCAL ROLE fsb_tap_owner;
+SELECT lives_ok($$SELECT fs_drop_feature_set('sec')$$,
+                'the role that registered it can');
+RESET ROLE;
+SELECT is((SELECT count(*) FROM fs_backfill.feature_sets WHERE name = 'sec'), 0::bigint,
+          'and it is gone');
 
 SELECT * FROM finish();
 ROLLBACK;
