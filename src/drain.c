@@ -40,6 +40,8 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -99,6 +101,7 @@ typedef struct BatchSet
 {
 	char	   *name;
 	FsbFeatureSet *fs;			/* NULL: its entries are just dropped */
+	Oid			owner;			/* its target's owner, who reads it */
 	SPIPlanPtr	latest;			/* latest rows of a chunk's entities */
 	int			nkeys;
 	List	   *value_names;	/* the non-key, non-time columns */
@@ -165,6 +168,10 @@ batch_set(const char *name)
 	set->fs = fs;
 	set->nkeys = list_length(fs->entity_columns);
 	target = fsb_open_target(fs, AccessShareLock);
+	set->owner = target->rd_rel->relowner;
+	/* the worker's role must be allowed to read it, though its owner does */
+	if (pg_class_aclcheck(fs->target, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, RelationGetRelationName(target));
 	desc = RelationGetDescr(target);
 
 	/* value columns: all but the keys and the time */
@@ -214,9 +221,10 @@ batch_set(const char *name)
 		types[k] = TEXTARRAYOID;
 		appendStringInfo(&unnest, "%s$%d", k > 0 ? ", " : "", k + 1);
 		appendStringInfo(&names, "%sk%d", k > 0 ? ", " : "", k + 1);
+		/* a domain's base type: its CHECK is the owner's code, not needed here */
 		appendStringInfo(&match, "%st.%s = CAST(u.k%d AS %s)", k > 0 ? " AND " : "",
 						 quote_identifier(lfirst(lc)), k + 1,
-						 format_type_be_qualified(TupleDescAttr(desc, attnum - 1)->atttypid));
+						 format_type_be_qualified(getBaseType(TupleDescAttr(desc, attnum - 1)->atttypid)));
 	}
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
@@ -283,7 +291,7 @@ build_pushes(const BatchSet *set, Claim *claims, int nclaims, FsbPush *pushes)
 	Datum	  **parts = palloc(sizeof(Datum *) * nclaims);
 	int		   *nparts = palloc(sizeof(int) * nclaims);
 	SPITupleTable *rows;
-	int			nest;
+	FsbSavedUser saved;
 	int			rc;
 
 	/* each entity's key values, once: a text[] per key column, and the key */
@@ -300,10 +308,15 @@ build_pushes(const BatchSet *set, Claim *claims, int nclaims, FsbPush *pushes)
 	for (int k = 0; k < set->nkeys; k++)
 		keys[k] = makeArrayResult(columns[k], cxt);
 
-	nest = fsb_pin_search_path();
-	/* a fresh snapshot: an entry claimed now may come from a commit since */
+	/*
+	 * As the target's owner, in a security-restricted operation, as
+	 * autovacuum reads a table: the owner's functions (an equality operator,
+	 * a cast) must not run with the worker's rights.  A fresh snapshot: an
+	 * entry claimed now may come from a commit since.
+	 */
+	fsb_become_user(set->owner, &saved);
 	rc = SPI_execute_plan(set->latest, keys, NULL, false, 0);
-	fsb_unpin_search_path(nest);
+	fsb_restore_user(&saved);
 	MemoryContextSwitchTo(cxt); /* SPI returns in its own */
 	if (rc != SPI_OK_SELECT || SPI_processed != (uint64) nclaims)
 		elog(ERROR, "latest rows: expected %d, got " UINT64_FORMAT " (%s)",

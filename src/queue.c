@@ -40,6 +40,7 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 
@@ -76,16 +77,16 @@ fsb_redis_ts(TimestampTz t)
 					tm.tm_hour, tm.tm_min, tm.tm_sec, (int) fsec);
 }
 
+/* Entities read from the target and inserted into the queue at a time. */
+#define FSB_QUEUE_CHUNK 10000
+
 /*
- * Queues entities of a feature set: those whose latest row lies in
- * [start, stop), or every entity.  run_marker 0 tags the entries for the
- * running backfill; a negative marker leaves run_id NULL (a resync).
- * Returns how many entries were queued or refreshed.
+ * The entities to queue, read from the target: each entity's key values as
+ * text, in key order; with "everything" false, only the entities whose
+ * latest row lies in [$1, $2).
  */
-static int64
-queue_entities(Relation target, const FsbFeatureSet *fs, TimestampTz start,
-			   TimestampTz stop, bool everything, const char *guard,
-			   int64 run_marker)
+static char *
+entities_sql(Relation target, const FsbFeatureSet *fs, bool everything)
 {
 	const char *rel = fsb_relation_name(target);
 	const char *time = quote_identifier(fs->time_column);
@@ -95,11 +96,6 @@ queue_entities(Relation target, const FsbFeatureSet *fs, TimestampTz start,
 	StringInfoData notnull;
 	StringInfoData sql;
 	ListCell   *lc;
-	Oid			types[5] = {TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID};
-	Datum		values[5];
-	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
-	FsbSavedUser saved;
-	int64		queued;
 
 	initStringInfo(&keys);
 	initStringInfo(&texts);
@@ -111,57 +107,172 @@ queue_entities(Relation target, const FsbFeatureSet *fs, TimestampTz start,
 		bool		first = foreach_current_index(lc) == 0;
 
 		appendStringInfo(&keys, "%st.%s", first ? "" : ", ", k);
-		appendStringInfo(&texts, "%st.%s::text", first ? "" : ", ", k);
+		appendStringInfo(&texts, "%st.%s::pg_catalog.text", first ? "" : ", ", k);
 		appendStringInfo(&same, " AND n.%s = t.%s", k, k);
 		appendStringInfo(&notnull, " AND t.%s IS NOT NULL", k);
 	}
 
 	initStringInfo(&sql);
-	appendStringInfo(&sql,
-					 "INSERT INTO fs_backfill.online_queue AS q"
-					 " (feature_set, entity, guard_ts, run_id)"
-					 " SELECT $1, ARRAY[%s], $2, $3 FROM %s t WHERE true%s",
-					 texts.data, rel, notnull.data);
+	appendStringInfo(&sql, "SELECT %s FROM %s t WHERE true%s", texts.data, rel,
+					 notnull.data);
 	if (!everything)
 		appendStringInfo(&sql,
-						 " AND t.%s >= $4 AND t.%s < $5"
-						 " AND NOT EXISTS (SELECT 1 FROM %s n WHERE n.%s >= $5%s)",
+						 " AND t.%s >= $1 AND t.%s < $2"
+						 " AND NOT EXISTS (SELECT 1 FROM %s n WHERE n.%s >= $2%s)",
 						 time, time, rel, time, same.data);
+
 	/*
 	 * In key order: two transactions queueing overlapping entities (a
 	 * backfill and a resync) then wait for each other in the same order,
 	 * never in a cycle.
 	 */
-	appendStringInfo(&sql,
-					 " GROUP BY %s ORDER BY %s"
-					 " ON CONFLICT (feature_set, entity) DO UPDATE"
-					 " SET guard_ts = greatest(q.guard_ts, excluded.guard_ts),"
-					 " run_id = excluded.run_id",
-					 keys.data, keys.data);
+	appendStringInfo(&sql, " GROUP BY %s ORDER BY %s", keys.data, keys.data);
+	return sql.data;
+}
 
+/*
+ * The insertion of a chunk of entities into the queue: $4 .. $(3 + nkeys)
+ * hold the key values, one text[] per key column, zipped by unnest in
+ * their order.
+ */
+static char *
+insert_sql(int nkeys)
+{
+	StringInfoData args;
+	StringInfoData names;
+	StringInfoData entity;
+
+	initStringInfo(&args);
+	initStringInfo(&names);
+	initStringInfo(&entity);
+	for (int k = 0; k < nkeys; k++)
+	{
+		appendStringInfo(&args, "%s$%d", k > 0 ? ", " : "", k + 4);
+		appendStringInfo(&names, "k%d, ", k + 1);
+		appendStringInfo(&entity, "%su.k%d", k > 0 ? ", " : "", k + 1);
+	}
+	return psprintf("INSERT INTO fs_backfill.online_queue AS q"
+					" (feature_set, entity, guard_ts, run_id)"
+					" SELECT $1, ARRAY[%s], $2, $3"
+					" FROM unnest(%s) WITH ORDINALITY AS u(%sord) ORDER BY u.ord"
+					" ON CONFLICT (feature_set, entity) DO UPDATE"
+					" SET guard_ts = greatest(q.guard_ts, excluded.guard_ts),"
+					" run_id = excluded.run_id",
+					entity.data, args.data, names.data);
+}
+
+/*
+ * Reads the next chunk of entities from the cursor as the target's owner,
+ * in a security-restricted operation: the key columns' casts to text and
+ * their equality operators may be functions that role wrote, and must never
+ * run with more rights than its own.  Key values become text the same way
+ * whatever the session's settings.  Fills "columns" (one text[] per key
+ * column, in the current memory context) and returns the number read.
+ */
+static uint64
+fetch_entities(Portal cursor, Oid owner, int nkeys, Datum *columns)
+{
+	static const char *const fixed[][2] = {
+		{"DateStyle", "ISO, YMD"}, {"TimeZone", "UTC"},
+		{"IntervalStyle", "postgres"}, {"extra_float_digits", "1"},
+		{"bytea_output", "hex"}, {"lc_monetary", "C"}
+	};
+	MemoryContext cxt = CurrentMemoryContext;
+	FsbSavedUser saved;
+	uint64		n;
+
+	fsb_become_user(owner, &saved);
+	for (int i = 0; i < lengthof(fixed); i++)
+		(void) set_config_option(fixed[i][0], fixed[i][1], PGC_USERSET,
+								 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	SPI_cursor_fetch(cursor, true, FSB_QUEUE_CHUNK);
+	fsb_restore_user(&saved);
+	MemoryContextSwitchTo(cxt); /* SPI returns in its own */
+
+	n = SPI_processed;
+	for (int k = 0; k < nkeys; k++)
+	{
+		ArrayBuildState *astate = initArrayResult(TEXTOID, cxt, false);
+
+		for (uint64 i = 0; i < n; i++)
+		{
+			bool		isnull;
+			Datum		d = SPI_getbinval(SPI_tuptable->vals[i],
+										  SPI_tuptable->tupdesc, k + 1, &isnull);
+
+			astate = accumArrayResult(astate, d, isnull, TEXTOID, cxt);
+		}
+		columns[k] = makeArrayResult(astate, cxt);
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return n;
+}
+
+/*
+ * Queues entities of a feature set: those whose latest row lies in
+ * [start, stop), or every entity.  run_marker 0 tags the entries for the
+ * running backfill; a negative marker leaves run_id NULL (a resync).
+ * Returns how many entries were queued or refreshed.
+ *
+ * The target is read as its owner (fetch_entities), the queue written as
+ * the extension owner, a chunk at a time.
+ */
+static int64
+queue_entities(Relation target, const FsbFeatureSet *fs, TimestampTz start,
+			   TimestampTz stop, bool everything, const char *guard,
+			   int64 run_marker)
+{
+	int			nkeys = list_length(fs->entity_columns);
+	Oid			owner = target->rd_rel->relowner;
+	char	   *select = entities_sql(target, fs, everything);
+	char	   *insert = insert_sql(nkeys);
+	Oid		   *types = palloc(sizeof(Oid) * (3 + nkeys));
+	Datum	   *values = palloc(sizeof(Datum) * (3 + nkeys));
+	char	   *nulls = palloc(3 + nkeys);
+	Oid			range_types[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Datum		range[2] = {TimestampTzGetDatum(start), TimestampTzGetDatum(stop)};
+	MemoryContext chunk_cxt;
+	MemoryContext old;
+	FsbSavedUser saved;
+	Portal		cursor;
+	int64		queued = 0;
+	uint64		n;
+
+	types[0] = TEXTOID;
+	types[1] = TEXTOID;
+	types[2] = INT8OID;
 	values[0] = CStringGetTextDatum(fs->name);
 	values[1] = CStringGetTextDatum(guard);
 	values[2] = Int64GetDatum(run_marker);
+	memset(nulls, ' ', 3 + nkeys);
 	nulls[2] = run_marker < 0 ? 'n' : ' ';
-	values[3] = TimestampTzGetDatum(start);
-	values[4] = TimestampTzGetDatum(stop);
+	for (int k = 0; k < nkeys; k++)
+		types[3 + k] = TEXTARRAYOID;
 
-	fsb_owner_spi_begin(&saved);
-	/* key values as text the same way whatever the session's settings */
+	chunk_cxt = AllocSetContextCreate(CurrentMemoryContext, "fs_backfill queue chunk",
+									  ALLOCSET_DEFAULT_SIZES);
+	SPI_connect();
+	fsb_become_user(owner, &saved);
+	cursor = SPI_cursor_open_with_args(NULL, select, everything ? 0 : 2,
+									   range_types, range, NULL, false, 0);
+	fsb_restore_user(&saved);
+	for (;;)
 	{
-		static const char *const fixed[][2] = {
-			{"DateStyle", "ISO, YMD"}, {"TimeZone", "UTC"},
-			{"IntervalStyle", "postgres"}, {"extra_float_digits", "1"},
-			{"bytea_output", "hex"}
-		};
-
-		for (int i = 0; i < lengthof(fixed); i++)
-			(void) set_config_option(fixed[i][0], fixed[i][1], PGC_USERSET,
-									 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+		old = MemoryContextSwitchTo(chunk_cxt);
+		n = fetch_entities(cursor, owner, nkeys, values + 3);
+		if (n == 0)
+			break;
+		fsb_become_user(fsb_extension_owner(), &saved);
+		fsb_spi_exec(insert, 3 + nkeys, types, values, nulls, SPI_OK_INSERT);
+		queued += (int64) SPI_processed;
+		fsb_restore_user(&saved);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(chunk_cxt);
 	}
-	fsb_spi_exec(sql.data, 5, types, values, nulls, SPI_OK_INSERT);
-	queued = (int64) SPI_processed;
-	fsb_owner_spi_end(&saved);
+	MemoryContextSwitchTo(old);
+	SPI_cursor_close(cursor);
+	SPI_finish();
+	MemoryContextDelete(chunk_cxt);
 
 	if (queued > 0)
 		fsb_wake_worker_at_commit();
