@@ -248,17 +248,23 @@ batch_set(const char *name)
 	return set;
 }
 
-/* fs:<feature set>:<value 1>[:<value 2>...], from the entity's text values. */
+/*
+ * fs:<feature set>:<value 1>[:<value 2>...], from the entity's text values.
+ * With more than one key column, a ':' or '\' inside a value is escaped
+ * with a '\', so that ('x', 'y:z') and ('x:y', 'z') are two keys; a single
+ * value is written as it is.
+ */
 static char *
 entity_key(const char *feature_set, const Datum *parts, int nparts)
 {
 	size_t		name_len = strlen(feature_set);
 	size_t		len = 3 + name_len;
+	bool		escape = nparts > 1;
 	char	   *key;
 	char	   *p;
 
 	for (int k = 0; k < nparts; k++)
-		len += 1 + VARSIZE_ANY_EXHDR(DatumGetPointer(parts[k]));
+		len += 1 + (escape ? 2 : 1) * VARSIZE_ANY_EXHDR(DatumGetPointer(parts[k]));
 	key = palloc(len + 1);
 	memcpy(key, "fs:", 3);
 	memcpy(key + 3, feature_set, name_len);
@@ -266,10 +272,22 @@ entity_key(const char *feature_set, const Datum *parts, int nparts)
 	for (int k = 0; k < nparts; k++)
 	{
 		text	   *part = (text *) DatumGetPointer(parts[k]);
+		const char *v = VARDATA_ANY(part);
+		size_t		vlen = VARSIZE_ANY_EXHDR(part);
 
 		*p++ = ':';
-		memcpy(p, VARDATA_ANY(part), VARSIZE_ANY_EXHDR(part));
-		p += VARSIZE_ANY_EXHDR(part);
+		if (!escape)
+		{
+			memcpy(p, v, vlen);
+			p += vlen;
+			continue;
+		}
+		for (size_t i = 0; i < vlen; i++)
+		{
+			if (v[i] == ':' || v[i] == '\\')
+				*p++ = '\\';
+			*p++ = v[i];
+		}
 	}
 	*p = '\0';
 	return key;

@@ -3,8 +3,8 @@
 # - with online_ttl, a key expires at feature time + ttl, and a value already
 #   expired is not written (an old one is deleted);
 # - entries of two runs drained together keep each its own run's guard;
-# - two entities that spell the same key make a hash that is one entity's
-#   row, never a mix of both, also in an empty Redis.
+# - two entities whose values joined with ':' spell the same text keep two
+#   keys: a ':' or '\' inside a value of a multi-column key is escaped.
 DB=postgres
 . "$(dirname "$0")/lib.sh"
 
@@ -57,7 +57,7 @@ wait_drained; ok $? "drained together"
 is "$(rcli hget fs:guards:1 v)" "100" "the first run's entity kept the value newer than its stop"
 is "$(rcli hget fs:guards:2 v)" "2" "the second run's entity was replaced"
 
-# two entities spelling the same key, in an empty Redis
+# two entities spelling the same text when joined with ':', in an empty Redis
 q >/dev/null <<'SQL'
 CREATE TABLE s_pair (a text NOT NULL, b text NOT NULL, feature_time timestamptz NOT NULL, v int, w int)
   PARTITION BY RANGE (feature_time);
@@ -65,12 +65,17 @@ SQL
 empty_redis
 q -c "SELECT fs_create_feature_set('pair', 's_pair', ARRAY['a', 'b'], 'feature_time',
         \$\$SELECT * FROM (VALUES ('x', 'y:z', timestamptz '2025-03-01 11:00+00', 2, 5),
-                                 ('x:y', 'z', timestamptz '2025-03-01 10:00+00', 1, NULL))
+                                 ('x:y', 'z', timestamptz '2025-03-01 10:00+00', 1, NULL),
+                                 ('x\\', 'y', timestamptz '2025-03-01 10:00+00', 3, NULL))
                  r(a, b, feature_time, v, w) WHERE feature_time >= \$1 AND feature_time < \$2\$\$, '2025-03-01')" \
   -c "SELECT fs_backfill('pair', '2025-03-01', '2025-03-01')" >/dev/null
-wait_drained; ok $? "two entities spelling fs:pair:x:y:z drained"
-is "$(rcli hgetall fs:pair:x:y:z | paste -d= - - | LC_ALL=C sort | tr '\n' ' ')" \
-   "_ts=2025-03-01T10:00:00.000000Z v=1 " "the hash is the row of the entity written last, not a mix of both"
+wait_drained; ok $? "three entities drained"
+is "$(rcli --scan --pattern 'fs:pair:*' | LC_ALL=C sort | tr '\n' ' ')" \
+   'fs:pair:x:y\:z fs:pair:x\:y:z fs:pair:x\\:y ' "each has its own key, ':' and '\\' escaped inside values"
+is "$(rcli hgetall 'fs:pair:x:y\:z' | paste -d= - - | LC_ALL=C sort | tr '\n' ' ')" \
+   "_ts=2025-03-01T11:00:00.000000Z v=2 w=5 " "('x', 'y:z') holds its own row"
+is "$(rcli hgetall 'fs:pair:x\:y:z' | paste -d= - - | LC_ALL=C sort | tr '\n' ' ')" \
+   "_ts=2025-03-01T10:00:00.000000Z v=1 " "('x:y', 'z') holds its own row"
 
 q -c "DROP EXTENSION fs_backfill CASCADE" -c "DROP TABLE s_raw, s_feat, s_pair" >/dev/null 2>&1
 done_testing
