@@ -14,6 +14,7 @@
 
 #include <limits.h>
 
+#include "miscadmin.h"
 #include "utils/guc.h"
 
 #include "fs_backfill.h"
@@ -53,24 +54,6 @@ fsb_guc_init(void)
 							PGC_USERSET,
 							0,
 							NULL, NULL, NULL);
-
-	DefineCustomStringVariable("fs_backfill.database",
-							   "Sets the database the online worker connects to.",
-							   NULL,
-							   &fsb_database,
-							   "postgres",
-							   PGC_POSTMASTER,
-							   0,
-							   NULL, NULL, NULL);
-
-	DefineCustomStringVariable("fs_backfill.worker_role",
-							   "Sets the role the online worker runs as.",
-							   "Empty means the bootstrap superuser.",
-							   &fsb_worker_role,
-							   "",
-							   PGC_POSTMASTER,
-							   0,
-							   NULL, NULL, NULL);
 
 	DefineCustomStringVariable("fs_backfill.redis_url",
 							   "Sets the Redis server of the online cache, as redis://[:password@]host:port[/db].",
@@ -116,6 +99,32 @@ fsb_guc_init(void)
 							PGC_SIGHUP,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
+
+	/*
+	 * Settings read at server start exist only when preloading: a backend
+	 * loading the library later may not define PGC_POSTMASTER settings (it
+	 * would end with FATAL), and has no worker to give them to.
+	 */
+	if (process_shared_preload_libraries_in_progress)
+	{
+		DefineCustomStringVariable("fs_backfill.database",
+								   "Sets the database the online worker connects to.",
+								   NULL,
+								   &fsb_database,
+								   "postgres",
+								   PGC_POSTMASTER,
+								   0,
+								   NULL, NULL, NULL);
+
+		DefineCustomStringVariable("fs_backfill.worker_role",
+								   "Sets the role the online worker runs as.",
+								   "Empty means the bootstrap superuser.",
+								   &fsb_worker_role,
+								   "",
+								   PGC_POSTMASTER,
+								   0,
+								   NULL, NULL, NULL);
+	}
 
 	MarkGUCPrefixReserved("fs_backfill");
 }
