@@ -14,7 +14,9 @@
  *
  * A catch-up runs from the watermark, moved back over the last
  * reprocess_partitions partitions for late rows, to now() - catchup_delay
- * rounded down to a partition boundary: whole partitions only.  It takes
+ * rounded down to a partition boundary: whole partitions only.  The
+ * partitions reprocessed are re-run also when no new one is due; only with
+ * reprocess_partitions = 0 is there then nothing to do (NULL).  It takes
  * the feature set's backfill lock before reading the watermark, so two
  * catch-ups never run at once: the second waits, then finds the first's
  * work done and returns NULL.
@@ -94,7 +96,18 @@ fs_backfill_catchup(PG_FUNCTION_ARGS)
 												   TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()),
 												   IntervalPGetDatum(&fs->catchup_delay)));
 	fsb_partition_align(&fs->partition_interval, upto, &stop, &hi);
-	if (stop <= watermark)
+
+	/*
+	 * From the start of the partition holding the watermark (a backfill up
+	 * to now() may have left it inside one), back over the last
+	 * reprocess_partitions partitions, for late rows: these are re-run even
+	 * when no new partition is due.
+	 */
+	fsb_partition_align(&fs->partition_interval, watermark, &start, &hi);
+	for (int i = 0; i < fs->reprocess_partitions && start > fs->backfill_start; i++)
+		fsb_partition_align(&fs->partition_interval, start - 1, &start, &hi);
+	start = Max(start, fs->backfill_start);
+	if (stop <= start)
 	{
 		ereport(NOTICE,
 				(errmsg("feature set \"%s\" is caught up to %s", fs->name,
@@ -102,16 +115,6 @@ fs_backfill_catchup(PG_FUNCTION_ARGS)
 				 errdetail("The next whole partition ends after now() - catchup_delay.")));
 		PG_RETURN_NULL();
 	}
-
-	/*
-	 * From the start of the partition holding the watermark (a backfill up
-	 * to now() may have left it inside one), back over the last
-	 * reprocess_partitions partitions, for late rows.
-	 */
-	fsb_partition_align(&fs->partition_interval, watermark, &start, &hi);
-	for (int i = 0; i < fs->reprocess_partitions && start > fs->backfill_start; i++)
-		fsb_partition_align(&fs->partition_interval, start - 1, &start, &hi);
-	start = Max(start, fs->backfill_start);
 
 	memset(&opts, 0, sizeof(opts));
 	opts.feature_set = fs->name;

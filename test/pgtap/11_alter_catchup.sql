@@ -8,7 +8,7 @@
 -- failed catch-up leaves the watermark where it was.  now() is fixed inside
 -- the transaction, so "today" below is the catch-up's midnight.
 BEGIN;
-SELECT plan(60);
+SELECT plan(65);
 SET LOCAL TimeZone = 'UTC';
 
 CREATE TEMP TABLE d AS
@@ -150,10 +150,23 @@ SELECT is((SELECT count(*) FROM ac_late_feat WHERE user_id = 98), 0::bigint, 'th
 SELECT set_eq($$SELECT user_id, feature_time, v FROM ac_late_feat$$,
               $$SELECT user_id, ts, v FROM ac_raw, d WHERE ts >= bstart AND ts < today AND user_id <> 98$$,
               'and every other row is the source''s');
-SELECT is(fs_backfill_catchup('ac_late'), NULL, 'caught up again');
+-- no new whole partition is due: the last one is re-run all the same
+INSERT INTO ac_raw SELECT 97, today - interval '1 day' + interval '2 hours', 9701 FROM d;   -- late, last partition
+CREATE TEMP TABLE c3b AS SELECT fs_backfill_catchup('ac_late') AS run_id;
+SELECT isnt((SELECT run_id FROM c3b), NULL, 'with nothing new due, catch-up still re-runs the last partition');
+SELECT is((SELECT (r.run_id, r.start_time, r.stop_time)::text FROM pg_temp.last_run('ac_late') r),
+          (SELECT ((SELECT run_id FROM c3b), today - interval '1 day', today)::text FROM d),
+          'over [midnight - 1 day, midnight)');
+SELECT is((SELECT v FROM ac_late_feat WHERE user_id = 97), 9701, 'a late row in the last partition is picked up');
 SELECT lives_ok($$SELECT fs_alter_feature_set('ac_late', '{"reprocess_partitions": 10}')$$,
                 'reprocess_partitions beyond backfill_start');
-SELECT is(fs_backfill_catchup('ac_late'), NULL, 'does nothing while there is no new whole partition');
+CREATE TEMP TABLE c3c AS SELECT fs_backfill_catchup('ac_late') AS run_id;
+SELECT is((SELECT (r.run_id, r.start_time, r.stop_time)::text FROM pg_temp.last_run('ac_late') r),
+          (SELECT ((SELECT run_id FROM c3c), bstart, today)::text FROM d),
+          're-runs every partition since backfill_start, no further');
+SELECT is((SELECT v FROM ac_late_feat WHERE user_id = 98), 9801, 'and picks up the late row two partitions back');
+SELECT lives_ok($$SELECT fs_alter_feature_set('ac_late', '{"reprocess_partitions": 0}')$$, 'reprocess_partitions 0');
+SELECT is(fs_backfill_catchup('ac_late'), NULL, 'then, with nothing new due, catch-up does nothing');
 
 ------------------------------------------------------------------------------
 -- a failed catch-up leaves the watermark where it was

@@ -59,8 +59,9 @@ is "$(as_sched -c "SELECT fs_unschedule_catchup('cu')")" "f" "and says false whe
 as_sched -c "SELECT fs_unschedule_catchup('cu_bad')" >/dev/null
 is "$(q -c "SELECT count(*) FROM cron.job")" "0" "no job left"
 
-# two catch-ups at once: the second waits, then finds nothing to do
-q -c "SELECT fs_alter_feature_set('cu', '{\"reprocess_partitions\": 1}')" \
+# two catch-ups at once: the second waits, then finds nothing to do (with
+# reprocess_partitions 0: otherwise it re-runs the partitions to reprocess)
+q -c "SELECT fs_alter_feature_set('cu', '{\"reprocess_partitions\": 0}')" \
   -c "SET client_min_messages = warning" -c "TRUNCATE fs_backfill.runs CASCADE" -c "TRUNCATE cu_feat" >/dev/null
 q -c "SELECT fs_alter_feature_set('cu', jsonb_build_object('source',
         'WITH p AS MATERIALIZED (SELECT pg_sleep(0.5)) SELECT user_id, ts AS feature_time, v FROM cu_raw, p WHERE ts >= \$1 AND ts < \$2'))" >/dev/null
