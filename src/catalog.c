@@ -22,7 +22,9 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "storage/proc.h"
 #include "utils/guc.h"
+#include "utils/timeout.h"
 #include "utils/timestamp.h"
 
 #include "fs_backfill.h"
@@ -267,6 +269,25 @@ fsb_catalog_delete(const char *name)
 }
 
 /*
+ * statement_timeout set while a statement runs does not re-arm the timer
+ * armed when it started: arm it for the run, from now, unless the one
+ * running ends sooner.  It ends with the statement, as usual.
+ */
+static void
+arm_statement_timeout(void)
+{
+	TimestampTz deadline;
+
+	if (StatementTimeout <= 0)
+		return;
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), StatementTimeout);
+	if (get_timeout_active(STATEMENT_TIMEOUT) &&
+		get_timeout_finish_time(STATEMENT_TIMEOUT) <= deadline)
+		return;
+	enable_timeout_at(STATEMENT_TIMEOUT, deadline);
+}
+
+/*
  * Applies a resource profile's settings at the current GUC nest level, so
  * they last until the caller's AtEOXact_GUC() (or the transaction's abort).
  */
@@ -323,6 +344,8 @@ fsb_catalog_apply_profile(const char *profile)
 					 errhint("A profile may set work_mem, maintenance_work_mem, max_parallel_workers_per_gather and statement_timeout.")));
 		(void) set_config_option(name, lfirst(ls), PGC_USERSET, PGC_S_SESSION,
 								 GUC_ACTION_SAVE, true, 0, false);
+		if (strcmp(name, "statement_timeout") == 0)
+			arm_statement_timeout();
 	}
 }
 
