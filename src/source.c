@@ -73,6 +73,22 @@ report_not_select(const char *feature_set, const char *detail)
 			 errhint("Write the source as one SELECT, with $1 and $2 for the bounds of the slice.")));
 }
 
+/* Whether a query or any query inside it locks rows (FOR UPDATE, ...). */
+static bool
+locks_rows_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Query))
+	{
+		Query	   *query = (Query *) node;
+
+		return query->rowMarks != NIL ||
+			query_tree_walker(query, locks_rows_walker, context, 0);
+	}
+	return expression_tree_walker(node, locks_rows_walker, context);
+}
+
 /*
  * Parses a source alone; returns its only raw statement.
  */
@@ -132,6 +148,10 @@ fsb_source_analyze(const char *sql, Relation target, List *entity_columns,
 	if (query->hasModifyingCTE)
 		report_not_select(feature_set,
 						  "It contains a data-modifying statement in WITH.");
+	/* a backfill reads; locking the rows it reads would block their writers */
+	if (locks_rows_walker((Node *) query, NULL))
+		report_not_select(feature_set,
+						  "It locks rows with FOR UPDATE or FOR SHARE.");
 
 	error_context_stack = errcb.previous;
 

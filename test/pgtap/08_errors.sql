@@ -1,7 +1,7 @@
 -- Every bad input is refused with the SQLSTATE of SPEC section 7, before
 -- anything is changed.
 BEGIN;
-SELECT plan(24);
+SELECT plan(28);
 
 CREATE TABLE er_raw (user_id bigint, ts timestamptz, v int);
 INSERT INTO er_raw SELECT u, timestamptz '2025-03-01 00:00+00' + d * interval '1 day' + u * interval '1 minute', d
@@ -46,6 +46,19 @@ SELECT throws_ok($$SELECT fs_backfill('er', '2025-03-01', source =>
                  '22023', NULL, 'a data-modifying WITH');
 SELECT throws_ok($$SELECT fs_backfill('er', '2025-03-01', source => 'SELECT user_id, ts AS feature_time INTO er_x FROM er_raw')$$,
                  '22023', NULL, 'SELECT INTO');
+-- a source that locks what it reads would block the writers of its tables
+SELECT throws_ok($$SELECT fs_backfill('er', '2025-03-01', source =>
+                   'SELECT user_id, ts AS feature_time, v FROM er_raw WHERE ts >= $1 AND ts < $2 FOR UPDATE')$$,
+                 '22023', 'source of feature set "er" must be a single SELECT statement', 'FOR UPDATE');
+SELECT throws_ok($$SELECT fs_backfill('er', '2025-03-01', source =>
+                   'SELECT * FROM (SELECT user_id, ts AS feature_time, v FROM er_raw FOR SHARE) s')$$,
+                 '22023', NULL, 'FOR SHARE in a subquery');
+SELECT throws_ok($$SELECT fs_backfill('er', '2025-03-01', source =>
+                   'WITH r AS (SELECT * FROM er_raw FOR KEY SHARE) SELECT user_id, ts AS feature_time, v FROM r')$$,
+                 '22023', NULL, 'FOR KEY SHARE in WITH');
+SELECT throws_ok($$SELECT fs_create_feature_set('er_lock', 'er_feat', ARRAY['user_id'], 'feature_time',
+                   'SELECT user_id, ts AS feature_time FROM er_raw WHERE user_id IN (SELECT user_id FROM er_raw FOR NO KEY UPDATE)',
+                   '2025-03-01')$$, '22023', NULL, 'FOR NO KEY UPDATE in a sublink, at registration');
 -- the source: its columns
 SELECT throws_ok($$SELECT fs_backfill('er', '2025-03-01', source => 'SELECT ts AS feature_time, v FROM er_raw')$$,
                  '42804', NULL, 'a missing key column');
