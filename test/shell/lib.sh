@@ -118,5 +118,5 @@ pg_ctl_as_postgres() {
     if [ -z "$PG_DATA_DIR" ]; then
         PG_DATA_DIR=$(q -c "SHOW data_directory"); PG_CONFIG_FILE=$(q -c "SHOW config_file")
     fi
-    su postgres -c "/usr/lib/postgresql/15/bin/pg_ctl $1 -D $PG_DATA_DIR -o '-c config_file=$PG_CONFIG_FILE' -w -l $PG_DATA_DIR/fsb_restart.log ${2:-}"
+    su postgres -c "$(pg_config --bindir)/pg_ctl $1 -D $PG_DATA_DIR -o '-c config_file=$PG_CONFIG_FILE' -w -l $PG_DATA_DIR/fsb_restart.log ${2:-}"
 }
