@@ -15,11 +15,9 @@ DROP OWNED BY mallory;
 DROP ROLE IF EXISTS mallory;
 SQL
 empty_redis
-q >/dev/null <<'SQL'
-CREATE EXTENSION fs_backfill;
-CREATE ROLE mallory LOGIN;
-CREATE SCHEMA mal AUTHORIZATION mallory;
-SQL
+# pg_virtualenv's clients log in with a password: give mallory the same
+q -c "CREATE EXTENSION fs_backfill" -c "CREATE ROLE mallory LOGIN PASSWORD '${PGPASSWORD:-unused}'" \
+  -c "CREATE SCHEMA mal AUTHORIZATION mallory" >/dev/null
 PGUSER=mallory q >/dev/null <<'SQL'
 SET search_path = mal, public;
 CREATE TABLE ran (who name, what text);
