@@ -75,6 +75,24 @@ typedef enum FsbStrategy
 	FSB_STRATEGY_DELETE			/* reset: rows outside the interval go */
 } FsbStrategy;
 
+/* A strategy's name, as plans and run records show it. */
+static inline const char *
+fsb_strategy_name(FsbStrategy strategy)
+{
+	switch (strategy)
+	{
+		case FSB_STRATEGY_AUTO:
+			return "auto";
+		case FSB_STRATEGY_SWAP:
+			return "swap";
+		case FSB_STRATEGY_DELETE_INSERT:
+			return "delete_insert";
+		case FSB_STRATEGY_DELETE:
+			return "delete";
+	}
+	return "?";
+}
+
 /* One partition slice of a backfill. */
 typedef struct FsbStep
 {
@@ -256,7 +274,6 @@ extern Oid	fsb_partition_create(Oid target_relid, TimestampTz range_start,
 
 /* plan.c */
 extern FsbStrategy fsb_strategy_from_text(const char *text);
-extern const char *fsb_strategy_name(FsbStrategy strategy);
 extern FsbPlan *fsb_plan_build(FsbFeatureSet *fs, Relation target,
 							   const FsbSource *src, TimestampTz start,
 							   TimestampTz stop, bool reset,

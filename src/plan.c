@@ -64,23 +64,6 @@ fsb_strategy_from_text(const char *text)
 	return FSB_STRATEGY_AUTO;	/* keep compiler quiet */
 }
 
-const char *
-fsb_strategy_name(FsbStrategy strategy)
-{
-	switch (strategy)
-	{
-		case FSB_STRATEGY_AUTO:
-			return "auto";
-		case FSB_STRATEGY_SWAP:
-			return "swap";
-		case FSB_STRATEGY_DELETE_INSERT:
-			return "delete_insert";
-		case FSB_STRATEGY_DELETE:
-			return "delete";
-	}
-	return "?";
-}
-
 /*
  * Counts the rows of target with start <= time < stop, as the caller sees
  * them (privileges and row-level security apply).
