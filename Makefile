@@ -18,6 +18,7 @@ OBJS = \
 	src/progress.o \
 	src/catchup.o \
 	src/slice_dest.o \
+	src/replace.o \
 	src/swap.o \
 	src/execute.o \
 	src/shmem.o \

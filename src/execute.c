@@ -69,72 +69,6 @@ enum
 	ARG_CHECKS
 };
 
-/*
- * Deletes the rows of target in the step's slice, then inserts the source's
- * rows for it.  The DELETE is ours (pinned search_path); the INSERT embeds
- * the caller's source and so runs with the caller's search_path, every name
- * of ours in it qualified.
- */
-void
-fsb_delete_insert(Relation target, const FsbStep *step, const FsbSource *src,
-				  const FsbFeatureSet *fs, int64 *deleted, int64 *inserted)
-{
-	char	   *delete_sql = psprintf("DELETE FROM %s WHERE %s",
-									  fsb_relation_name(target),
-									  fsb_time_range_sql(fs->time_column,
-														 step->slice_stop));
-	char	   *insert_sql = fsb_source_insert_sql(src, target, target,
-												   fs->time_column);
-	Oid			types[3] = {TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID};
-	Datum		values[3];
-	int			nest;
-
-	values[0] = TimestampTzGetDatum(step->slice_start);
-	values[1] = TimestampTzGetDatum(step->slice_stop);
-	values[2] = CStringGetTextDatum(fs->name);
-
-	SPI_connect();
-	nest = fsb_pin_search_path();
-	fsb_spi_exec(delete_sql, 2, types, values, NULL, SPI_OK_DELETE);
-	*deleted = (int64) SPI_processed;
-	fsb_unpin_search_path(nest);
-	fsb_spi_exec(insert_sql, 3, types, values, NULL, SPI_OK_INSERT);
-	*inserted = (int64) SPI_processed;
-	SPI_finish();
-}
-
-/*
- * Reset: deletes the rows of the step's slice, which lies outside the
- * interval.  On a plain table the first such slice also takes the rows
- * whose time is null.
- */
-static int64
-delete_outside(Relation target, const FsbStep *step, const FsbPlan *plan)
-{
-	const char *col = quote_identifier(plan->fs->time_column);
-	bool		with_nulls = TIMESTAMP_IS_NOBEGIN(step->slice_start);
-	char	   *sql = psprintf("DELETE FROM %s WHERE (%s)%s",
-							   fsb_relation_name(target),
-							   fsb_time_range_sql(plan->fs->time_column,
-												  step->slice_stop),
-							   with_nulls ? psprintf(" OR %s IS NULL", col) : "");
-	Oid			types[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
-	Datum		values[2];
-	int			nest;
-	int64		deleted;
-
-	values[0] = TimestampTzGetDatum(step->slice_start);
-	values[1] = TimestampTzGetDatum(step->slice_stop);
-
-	SPI_connect();
-	nest = fsb_pin_search_path();
-	fsb_spi_exec(sql, 2, types, values, NULL, SPI_OK_DELETE);
-	deleted = (int64) SPI_processed;
-	fsb_unpin_search_path(nest);
-	SPI_finish();
-	return deleted;
-}
-
 /* Refuses to let an empty source wipe rows unless allow_empty. */
 static void
 check_not_emptied(const FsbPlan *plan, const FsbStep *step, Relation target,
@@ -187,48 +121,6 @@ fsb_lock_target(const FsbFeatureSet *fs)
 	AcceptInvalidationMessages();
 }
 
-/*
- * Exchanges the swapped partitions whose locks are had within the swap lock
- * timeout; copies the others' new heaps in by delete_insert.
- */
-static void
-exchange_swaps(Relation target, const FsbPlan *plan, const FsbFeatureSet *fs,
-			   const Oid *transients, FsbStepResult *results)
-{
-	TimestampTz t0 = GetCurrentTimestamp();
-	Oid		   *partitions = palloc0(sizeof(Oid) * plan->nsteps);
-	bool	   *locked = palloc0(sizeof(bool) * plan->nsteps);
-	double		waited;
-
-	for (int i = 0; i < plan->nsteps; i++)
-		if (OidIsValid(transients[i]))
-			partitions[i] = plan->steps[i].partition;
-	fsb_swap_lock(partitions, plan->nsteps, locked);
-	waited = (GetCurrentTimestamp() - t0) / (double) USECS_PER_SEC;
-
-	for (int i = 0; i < plan->nsteps; i++)
-	{
-		const FsbStep *step = &plan->steps[i];
-		TimestampTz t1 = GetCurrentTimestamp();
-
-		if (!OidIsValid(transients[i]))
-			continue;
-		if (locked[i])
-			fsb_swap_exchange(step->partition, transients[i]);
-		else
-		{
-			ereport(NOTICE,
-					(errmsg("could not lock partition \"%s\" within fs_backfill.swap_lock_timeout; replacing it by delete_insert",
-							get_rel_name(step->partition))));
-			fsb_swap_abandon(target, step, fs, transients[i],
-							 &results[i].rows_before, &results[i].rows_after);
-			results[i].strategy = FSB_STRATEGY_DELETE_INSERT;
-		}
-		results[i].seconds += waited +
-			(GetCurrentTimestamp() - t1) / (double) USECS_PER_SEC;
-	}
-}
-
 /* One NOTICE per finished slice, so a psql user sees a run advance. */
 static void
 report_slice(const FsbFeatureSet *fs, const FsbPlan *plan, int i,
@@ -247,79 +139,99 @@ report_slice(const FsbFeatureSet *fs, const FsbPlan *plan, int i,
 			 errdetail("It took %.3f s.", result->seconds)));
 }
 
-/*
- * Runs a backfill of [start, stop) (DT_NOBEGIN: not given) in the caller's
- * transaction and returns its run id.
- */
-int64
-fsb_run_backfill(const FsbRunOptions *opts, TimestampTz start, TimestampTz stop)
+/* A backfill on its way, from run_prepare() to run_record(). */
+typedef struct FsbRun
 {
-	TimestampTz started_at = GetCurrentTimestamp();
+	const FsbRunOptions *opts;
 	FsbFeatureSet *fs;
-	FsbRunInfo	run;
+	FsbRunInfo	info;
+	TimestampTz start;
+	TimestampTz stop;
 	Relation	target;
 	FsbSource  *src;
-	FsbPlan    *plan;
 	FsbChecks  *checks;
-	FsbStepResult *results;
-	Oid		   *transients;
-	int			nest;
-	int64		run_id;
+	FsbPlan    *plan;
+	FsbStepResult *results;		/* per step */
+	Oid		   *transients;		/* per step: the new heap of a swap */
+} FsbRun;
 
-	fs = fsb_catalog_load(opts->feature_set);
-	run.source = opts->source ? opts->source : fs->source;
-	run.resource_profile = opts->resource_profile ? opts->resource_profile :
+/*
+ * Takes the feature set's backfill lock and reads it again: what another
+ * backfill committed meanwhile (even a new target) counts.
+ */
+static void
+run_lock(FsbRun *run)
+{
+	FsbFeatureSet *now;
+
+	fsb_lock_target(run->fs);
+	now = fsb_catalog_load(run->fs->name);
+	if (now->target != run->fs->target)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("feature set \"%s\" was registered again while this backfill waited",
+						run->fs->name),
+				 errhint("Retry the backfill.")));
+	run->fs = now;
+	if (run->opts->source == NULL)
+		run->info.source = now->source;
+}
+
+/*
+ * Everything before the first change: the feature set, its profile applied
+ * (at the caller's GUC nest level), its lock, the caller's privileges, the
+ * source and checks, the plan; then the entities to queue as they are now,
+ * and the missing partitions created.  Every bad input is refused here.
+ */
+static void
+run_prepare(FsbRun *run, const FsbRunOptions *opts, TimestampTz start,
+			TimestampTz stop)
+{
+	FsbFeatureSet *fs = fsb_catalog_load(opts->feature_set);
+
+	memset(run, 0, sizeof(*run));
+	run->opts = opts;
+	run->fs = fs;
+	run->info.source = opts->source ? opts->source : fs->source;
+	run->info.resource_profile = opts->resource_profile ? opts->resource_profile :
 		fs->resource_profile;
-	run.comment = opts->comment;
-	run.started_at = started_at;
+	run->info.comment = opts->comment;
+	run->info.started_at = GetCurrentTimestamp();
 	fsb_resolve_interval(fs, &start, &stop);
+	run->start = start;
+	run->stop = stop;
 
-	nest = NewGUCNestLevel();
-	fsb_catalog_apply_profile(run.resource_profile);
+	fsb_catalog_apply_profile(run->info.resource_profile);
+	run_lock(run);
+	fs = run->fs;
+	run->target = fsb_open_target(fs, AccessShareLock);
+	check_privilege(run->target, ACL_SELECT);
+	check_privilege(run->target, ACL_INSERT);
+	check_privilege(run->target, ACL_DELETE);
+	run->src = fsb_source_analyze(run->info.source, run->target,
+								  fs->entity_columns, fs->time_column, fs->name);
+	run->checks = fsb_checks_parse(opts->checks ? opts->checks : fs->checks,
+								   run->target, fs->name);
 
-	fsb_lock_target(fs);
-	/* What another backfill committed meanwhile (even a new target) counts. */
-	{
-		FsbFeatureSet *now = fsb_catalog_load(fs->name);
-
-		if (now->target != fs->target)
-			ereport(ERROR,
-					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-					 errmsg("feature set \"%s\" was registered again while this backfill waited",
-							fs->name),
-					 errhint("Retry the backfill.")));
-		fs = now;
-		if (opts->source == NULL)
-			run.source = fs->source;
-	}
-	target = fsb_open_target(fs, AccessShareLock);
-	check_privilege(target, ACL_SELECT);
-	check_privilege(target, ACL_INSERT);
-	check_privilege(target, ACL_DELETE);
-	src = fsb_source_analyze(run.source, target, fs->entity_columns,
-							 fs->time_column, fs->name);
-	checks = fsb_checks_parse(opts->checks ? opts->checks : fs->checks, target,
-							  fs->name);
-
-	run.run_id = fsb_catalog_next_run_id();
-	fsb_progress_begin(fs->name, run.run_id);
-	plan = fsb_plan_build(fs, target, src, start, stop, opts->reset,
-						  opts->strategy);
-	results = palloc0(sizeof(FsbStepResult) * plan->nsteps);
-	transients = palloc0(sizeof(Oid) * plan->nsteps);
+	run->info.run_id = fsb_catalog_next_run_id();
+	fsb_progress_begin(fs->name, run->info.run_id);
+	run->plan = fsb_plan_build(fs, run->target, run->src, start, stop,
+							   opts->reset, opts->strategy);
+	run->results = palloc0(sizeof(FsbStepResult) * run->plan->nsteps);
+	run->transients = palloc0(sizeof(Oid) * run->plan->nsteps);
 
 	/* The online cache: entities whose latest row is in the interval now. */
 	if (fs->online)
 	{
-		fsb_progress_phase("queueing entities", plan->nsteps);
-		fsb_queue_touched(target, fs, start, stop, opts->reset);
+		fsb_progress_phase("queueing entities", run->plan->nsteps);
+		fsb_queue_touched(run->target, fs, start, stop, opts->reset);
 	}
 
 	/* ATTACH PARTITION wants the parent not in use here: close it meanwhile. */
-	table_close(target, NoLock);
-	for (int i = 0; i < plan->nsteps; i++)
+	table_close(run->target, NoLock);
+	for (int i = 0; i < run->plan->nsteps; i++)
 	{
-		FsbStep    *step = &plan->steps[i];
+		FsbStep    *step = &run->plan->steps[i];
 
 		if (opts->strategy == FSB_STRATEGY_SWAP && step->swap_refusal != NULL)
 			ereport(NOTICE,
@@ -332,58 +244,93 @@ fsb_run_backfill(const FsbRunOptions *opts, TimestampTz start, TimestampTz stop)
 												   step->range_start,
 												   step->range_stop);
 	}
-	target = table_open(fs->target, NoLock);
+	run->target = table_open(fs->target, NoLock);
+}
 
-	fsb_progress_phase("replacing slices", plan->nsteps);
-	for (int i = 0; i < plan->nsteps; i++)
+/*
+ * Replaces step i's slice: its checks, then delete_insert in place, a new
+ * heap for a swap (exchanged later), or a reset's deletion.
+ */
+static void
+run_replace_slice(FsbRun *run, int i)
+{
+	FsbStep    *step = &run->plan->steps[i];
+	FsbStepResult *result = &run->results[i];
+	FsbFeatureSet *fs = run->fs;
+	TimestampTz t0 = GetCurrentTimestamp();
+
+	CHECK_FOR_INTERRUPTS();
+	result->strategy = step->strategy;
+	if (step->strategy != FSB_STRATEGY_DELETE)
+		fsb_checks_run(run->checks, step, run->src, run->target, fs->name,
+					   fs->entity_columns, fs->time_column,
+					   fsb_checks_need_rows_now(run->checks) ?
+					   fsb_count_rows(run->target, fs->time_column,
+									  step->slice_start, step->slice_stop) : 0);
+	switch (step->strategy)
 	{
-		FsbStep    *step = &plan->steps[i];
-		FsbStepResult *result = &results[i];
-		TimestampTz t0 = GetCurrentTimestamp();
-
-		CHECK_FOR_INTERRUPTS();
-		result->strategy = step->strategy;
-		if (step->strategy != FSB_STRATEGY_DELETE)
-			fsb_checks_run(checks, step, src, target, fs->name,
-						   fs->entity_columns, fs->time_column,
-						   fsb_checks_need_rows_now(checks) ?
-						   fsb_count_rows(target, fs->time_column, step->slice_start,
-										  step->slice_stop) : 0);
-		switch (step->strategy)
-		{
-			case FSB_STRATEGY_DELETE:
-				result->rows_before = delete_outside(target, step, plan);
-				break;
-			case FSB_STRATEGY_SWAP:
-				transients[i] = fsb_swap_build(target, step, src, fs,
-											   &result->rows_before,
-											   &result->rows_after);
-				break;
-			default:
-				fsb_delete_insert(target, step, src, fs, &result->rows_before,
-								  &result->rows_after);
-				break;
-		}
-		if (step->strategy != FSB_STRATEGY_DELETE)
-			check_not_emptied(plan, step, target, result->rows_before,
-							  result->rows_after, opts->allow_empty);
-		result->seconds = (GetCurrentTimestamp() - t0) / (double) USECS_PER_SEC;
-		report_slice(fs, plan, i, result);
+		case FSB_STRATEGY_DELETE:
+			result->rows_before = fsb_replace_outside(run->target, step,
+													  fs->time_column);
+			break;
+		case FSB_STRATEGY_SWAP:
+			run->transients[i] = fsb_swap_build(run->target, step, run->src, fs,
+												&result->rows_before,
+												&result->rows_after);
+			break;
+		default:
+			fsb_replace_delete_insert(run->target, step, run->src, fs,
+									  &result->rows_before, &result->rows_after);
+			break;
 	}
+	if (step->strategy != FSB_STRATEGY_DELETE)
+		check_not_emptied(run->plan, step, run->target, result->rows_before,
+						  result->rows_after, run->opts->allow_empty);
+	result->seconds = (GetCurrentTimestamp() - t0) / (double) USECS_PER_SEC;
+	report_slice(fs, run->plan, i, result);
+}
 
-	fsb_progress_phase("exchanging partitions", -1);
-	exchange_swaps(target, plan, fs, transients, results);
+/*
+ * Records the run and its slices, and queues the entities whose latest row
+ * is in the interval after it; returns the run id.
+ */
+static int64
+run_record(FsbRun *run)
+{
+	int64		run_id;
 
-	/* ... and those whose latest row is in it after the run. */
 	fsb_progress_phase("recording the run", -1);
-	if (fs->online)
-		fsb_queue_touched(target, fs, start, stop, false);
+	if (run->fs->online)
+		fsb_queue_touched(run->target, run->fs, run->start, run->stop, false);
+	run_id = fsb_catalog_record_run(run->plan, &run->info, run->results);
+	if (run->fs->online)
+		(void) fsb_queue_seal(run->fs, run_id);
+	return run_id;
+}
 
-	run_id = fsb_catalog_record_run(plan, &run, results);
-	if (fs->online)
-		(void) fsb_queue_seal(fs, run_id);
+/*
+ * Runs a backfill of [start, stop) (DT_NOBEGIN: not given) in the caller's
+ * transaction and returns its run id: prepare, replace each slice, exchange
+ * the swapped partitions, record.
+ */
+int64
+fsb_run_backfill(const FsbRunOptions *opts, TimestampTz start, TimestampTz stop)
+{
+	int			nest = NewGUCNestLevel();	/* the resource profile's */
+	FsbRun		run;
+	int64		run_id;
+
+	run_prepare(&run, opts, start, stop);
+	fsb_progress_phase("replacing slices", run.plan->nsteps);
+	for (int i = 0; i < run.plan->nsteps; i++)
+		run_replace_slice(&run, i);
+	fsb_progress_phase("exchanging partitions", -1);
+	fsb_swap_exchange_all(run.target, run.plan, run.fs, run.transients,
+						  run.results);
+	run_id = run_record(&run);
+
 	AtEOXact_GUC(true, nest);
-	table_close(target, NoLock);
+	table_close(run.target, NoLock);
 	fsb_progress_end();
 	return run_id;
 }

@@ -294,15 +294,16 @@ extern uint64 fsb_slice_dest_rows(DestReceiver *dest);
 extern Oid	fsb_swap_build(Relation target, const FsbStep *step,
 						   const FsbSource *src, const FsbFeatureSet *fs,
 						   int64 *rows_before, int64 *rows_after);
-extern void fsb_swap_lock(const Oid *partitions, int n, bool *locked);
-extern void fsb_swap_exchange(Oid partition, Oid transient);
-extern void fsb_swap_abandon(Relation target, const FsbStep *step,
-							 const FsbFeatureSet *fs, Oid transient,
-							 int64 *deleted, int64 *inserted);
+extern void fsb_swap_exchange_all(Relation target, const FsbPlan *plan,
+								  const FsbFeatureSet *fs, const Oid *transients,
+								  FsbStepResult *results);
 
-/* execute.c */
-extern void fsb_delete_insert(Relation target, const FsbStep *step,
-							  const FsbSource *src, const FsbFeatureSet *fs,
-							  int64 *deleted, int64 *inserted);
+/* replace.c */
+extern void fsb_replace_delete_insert(Relation target, const FsbStep *step,
+									  const FsbSource *src,
+									  const FsbFeatureSet *fs,
+									  int64 *deleted, int64 *inserted);
+extern int64 fsb_replace_outside(Relation target, const FsbStep *step,
+								 const char *time_column);
 
 #endif							/* FS_BACKFILL_H */

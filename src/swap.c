@@ -20,7 +20,7 @@
  * storage changes.  Readers of that partition wait from here to commit.
  *
  * A partition whose lock is not had in time gets its new heap copied in by
- * delete_insert instead, and the heap dropped: the source is not re-run.
+ * delete_insert (replace.c) instead, and the heap dropped: the source is not re-run.
  *
  * Like TRUNCATE, a swap is not MVCC-safe: a REPEATABLE READ transaction that
  * started before the commit sees the new rows (they are frozen) if it reads
@@ -162,8 +162,8 @@ fsb_swap_build(Relation target, const FsbStep *step, const FsbSource *src,
  * fs_backfill.swap_lock_timeout, without ever joining a lock queue; sets
  * locked[i] for those it got.
  */
-void
-fsb_swap_lock(const Oid *partitions, int n, bool *locked)
+static void
+lock_partitions(const Oid *partitions, int n, bool *locked)
 {
 	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 													   fsb_swap_lock_timeout);
@@ -194,8 +194,8 @@ fsb_swap_lock(const Oid *partitions, int n, bool *locked)
  * Exchanges a locked partition's storage with its new heap and rebuilds its
  * indexes on the new rows.
  */
-void
-fsb_swap_exchange(Oid partition, Oid transient)
+static void
+exchange(Oid partition, Oid transient)
 {
 	Relation	part = table_open(partition, NoLock);
 	char		relpersistence = part->rd_rel->relpersistence;
@@ -213,9 +213,9 @@ fsb_swap_exchange(Oid partition, Oid transient)
 /*
  * Copies a built new heap into its partition by delete_insert, then drops it.
  */
-void
-fsb_swap_abandon(Relation target, const FsbStep *step, const FsbFeatureSet *fs,
-				 Oid transient, int64 *deleted, int64 *inserted)
+static void
+abandon(Relation target, const FsbStep *step, const FsbFeatureSet *fs,
+		Oid transient, int64 *deleted, int64 *inserted)
 {
 	TupleDesc	desc = RelationGetDescr(target);
 	FsbSource	copy;
@@ -246,10 +246,53 @@ fsb_swap_abandon(Relation target, const FsbStep *step, const FsbFeatureSet *fs,
 	copy.target_attnum = attnums;
 	copy.fits_heap = true;
 
-	fsb_delete_insert(target, step, &copy, fs, deleted, inserted);
+	fsb_replace_delete_insert(target, step, &copy, fs, deleted, inserted);
 
 	object.classId = RelationRelationId;
 	object.objectId = transient;
 	object.objectSubId = 0;
 	performDeletion(&object, DROP_RESTRICT, PERFORM_DELETION_INTERNAL);
+}
+
+/*
+ * Exchanges the swapped partitions whose locks are had within the swap lock
+ * timeout; copies the others' new heaps in by delete_insert.
+ */
+void
+fsb_swap_exchange_all(Relation target, const FsbPlan *plan,
+					  const FsbFeatureSet *fs, const Oid *transients,
+					  FsbStepResult *results)
+{
+	TimestampTz t0 = GetCurrentTimestamp();
+	Oid		   *partitions = palloc0(sizeof(Oid) * plan->nsteps);
+	bool	   *locked = palloc0(sizeof(bool) * plan->nsteps);
+	double		waited;
+
+	for (int i = 0; i < plan->nsteps; i++)
+		if (OidIsValid(transients[i]))
+			partitions[i] = plan->steps[i].partition;
+	lock_partitions(partitions, plan->nsteps, locked);
+	waited = (GetCurrentTimestamp() - t0) / (double) USECS_PER_SEC;
+
+	for (int i = 0; i < plan->nsteps; i++)
+	{
+		const FsbStep *step = &plan->steps[i];
+		TimestampTz t1 = GetCurrentTimestamp();
+
+		if (!OidIsValid(transients[i]))
+			continue;
+		if (locked[i])
+			exchange(step->partition, transients[i]);
+		else
+		{
+			ereport(NOTICE,
+					(errmsg("could not lock partition \"%s\" within fs_backfill.swap_lock_timeout; replacing it by delete_insert",
+							get_rel_name(step->partition))));
+			abandon(target, step, fs, transients[i],
+					&results[i].rows_before, &results[i].rows_after);
+			results[i].strategy = FSB_STRATEGY_DELETE_INSERT;
+		}
+		results[i].seconds += waited +
+			(GetCurrentTimestamp() - t1) / (double) USECS_PER_SEC;
+	}
 }
