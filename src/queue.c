@@ -18,8 +18,12 @@
  * and is kept.  Entries a backfill queues carry run_id 0 until the run is
  * recorded, then its run id.
  *
- * The statements run as the extension owner (ordinary roles cannot write the
- * queue); they read only the key and time columns of the target.
+ * The target is read as its owner, in a security-restricted operation: a key
+ * type's cast to text or its equality operator may be that role's code, and
+ * must never run with the rights of whoever runs the backfill (or the
+ * worker's, in a resync after Redis lost its data).  Only the key and time
+ * columns are read.  The queue is written as the extension owner (ordinary
+ * roles cannot write it), a chunk of entities at a time.
  *
  * Copyright (c) 2026, fs_backfill developers
  *
