@@ -197,8 +197,7 @@ SELECT ARRAY[
     format($s$SELECT fs_create_feature_set(%L, %L, ARRAY['user_id'], 'feature_time',
         'SELECT user_id, ts AS feature_time, v FROM %I.raw
           WHERE ts OPERATOR(pg_catalog.>=) $1 AND ts OPERATOR(pg_catalog.<) $2',
-        %L, checks => '{"min_rows": 1, "unique_key": true, "max_null_fraction": {"v": 0.5},
-                        "max_row_change": 10}')$s$,
+        %L, checks => '{"unique_key": true, "max_null_fraction": {"v": 0.5}, "max_row_change": 10}')$s$,
         fs, sch || '.feat', sch, (SELECT bstart FROM d)),
     format($s$SELECT * FROM fs_backfill_plan(%L, NULL, NULL)$s$, fs),
     format($s$SELECT fs_backfill(%L, NULL, NULL, strategy => 'delete_insert', comment => 'planted')$s$, fs),
@@ -206,7 +205,7 @@ SELECT ARRAY[
            fs, (SELECT bstart FROM d), (SELECT bstart + interval '1 day' FROM d)),
     format($s$SELECT fs_backfill(%L, reset => true, strategy => 'auto')$s$, fs),
     format($s$SELECT fs_alter_feature_set(%L, '{"reprocess_partitions": 1, "catchup_delay": "1 hour",
-                                                "checks": {"min_rows": 1}}')$s$, fs),
+                                                "checks": {"unique_key": true}}')$s$, fs),
     format($s$SELECT fs_backfill_catchup(%L)$s$, fs),
     format($s$SELECT fs_online_resync(%L)$s$, fs),
     'SELECT * FROM fs_backfill.coverage',
