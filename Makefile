@@ -32,6 +32,10 @@ EXTRA_CLEAN = sql/$(EXTENSION)--$(EXTVERSION).sql
 
 REGRESS = 01_install 02_feature_sets 03_plan 04_backfill 05_errors
 REGRESS_OPTS = --dbname=fsb_regression
+# Isolation specs as pgvector lays them out: test/specs/*.spec, their outputs
+# in test/expected/; run by make installcheck after the regression tests.
+ISOLATION = backfill_readers backfill_overlap backfill_ingest backfill_partition_ddl swap_online_claim
+ISOLATION_OPTS = --inputdir=test --load-extension=fs_backfill
 
 PG_CPPFLAGS += -I$(srcdir)/src
 SHLIB_LINK += -lhiredis

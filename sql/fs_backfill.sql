@@ -16,7 +16,7 @@ GRANT USAGE ON SCHEMA fs_backfill TO PUBLIC;
 CREATE TABLE fs_backfill.resource_profiles (
 	name		text PRIMARY KEY,
 	settings	jsonb NOT NULL DEFAULT '{}'
-		CHECK (pg_catalog.jsonb_typeof(settings) = 'object')
+		CHECK (pg_catalog.jsonb_typeof(settings) OPERATOR(pg_catalog.=) 'object')
 );
 COMMENT ON TABLE fs_backfill.resource_profiles IS
 	'settings applied for the duration of a backfill run';
@@ -28,7 +28,7 @@ INSERT INTO fs_backfill.resource_profiles (name, settings) VALUES
 
 CREATE TABLE fs_backfill.feature_sets (
 	name				text PRIMARY KEY
-		CHECK (name ~ '^[a-z_][a-z0-9_]{0,62}$'),
+		CHECK (name OPERATOR(pg_catalog.~) '^[a-z_][a-z0-9_]{0,62}$'),
 	target				regclass NOT NULL,
 	entity_columns		text[] NOT NULL,
 	time_column			text NOT NULL,
@@ -146,24 +146,32 @@ COMMENT ON FUNCTION fs_backfill._row_in_slice(timestamptz, timestamptz, timestam
 	'true for a feature time inside its slice; raises check_violation otherwise';
 
 -- Views ----------------------------------------------------------------------
+--
+-- A view keeps the operators and functions resolved when it is created, and
+-- this script runs with search_path "@extschema@, pg_temp": an operator that
+-- someone able to create in @extschema@ planted there beforehand, matching
+-- the arguments better than pg_catalog's (=(oid, regclass), <(real,
+-- integer)), would be bound into the view and run by whoever reads it.  So
+-- every operator and function in the views is schema-qualified.
 
 CREATE VIEW fs_backfill.coverage AS
 SELECT f.name AS feature_set,
 	   p.partition,
 	   p.range_start,
 	   p.range_stop,
-	   CASE WHEN c.reltuples < 0 THEN NULL ELSE c.reltuples::bigint END AS rows_estimate,
+	   CASE WHEN c.reltuples OPERATOR(pg_catalog.<) 0::pg_catalog.float4 THEN NULL
+			ELSE c.reltuples::pg_catalog.int8 END AS rows_estimate,
 	   w.run_id AS last_run_id,
 	   w.finished_at AS last_written_at
   FROM fs_backfill.feature_sets f
  CROSS JOIN LATERAL fs_backfill._partitions(f.target) p
-  JOIN pg_catalog.pg_class c ON c.oid = p.partition
+  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) p.partition::pg_catalog.oid
   LEFT JOIN LATERAL (
 		SELECT r.run_id, r.finished_at
 		  FROM fs_backfill.run_partitions rp
-		  JOIN fs_backfill.runs r ON r.run_id = rp.run_id
-		 WHERE rp.partition = p.partition
-		   AND r.feature_set = f.name
+		  JOIN fs_backfill.runs r ON r.run_id OPERATOR(pg_catalog.=) rp.run_id
+		 WHERE rp.partition::pg_catalog.oid OPERATOR(pg_catalog.=) p.partition::pg_catalog.oid
+		   AND r.feature_set OPERATOR(pg_catalog.=) f.name
 		 ORDER BY r.run_id DESC
 		 LIMIT 1) w ON true;
 COMMENT ON VIEW fs_backfill.coverage IS
@@ -173,17 +181,18 @@ GRANT SELECT ON fs_backfill.coverage TO PUBLIC;
 CREATE VIEW fs_backfill.online_status AS
 SELECT f.name AS feature_set,
 	   f.online,
-	   coalesce(q.pending, 0) AS pending,
+	   coalesce(q.pending, 0::pg_catalog.int8) AS pending,
 	   q.oldest_pending,
 	   s.last_push,
-	   coalesce(s.pushed, 0) AS pushed,
+	   coalesce(s.pushed, 0::pg_catalog.int8) AS pushed,
 	   s.last_error,
 	   s.last_error_at
   FROM fs_backfill.feature_sets f
-  LEFT JOIN (SELECT feature_set, count(*) AS pending, min(queued_at) AS oldest_pending
+  LEFT JOIN (SELECT feature_set, pg_catalog.count(*) AS pending,
+					pg_catalog.min(queued_at) AS oldest_pending
 			   FROM fs_backfill.online_queue GROUP BY feature_set) q
-		 ON q.feature_set = f.name
-  LEFT JOIN fs_backfill.online_state s ON s.feature_set = f.name;
+		 ON q.feature_set OPERATOR(pg_catalog.=) f.name
+  LEFT JOIN fs_backfill.online_state s ON s.feature_set OPERATOR(pg_catalog.=) f.name;
 COMMENT ON VIEW fs_backfill.online_status IS
 	'per feature set: pending entities, oldest pending, last push, last error';
 GRANT SELECT ON fs_backfill.online_status TO PUBLIC;

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Every test of fs_backfill, run inside test/with_cluster.sh (make test):
-#   1. pg_regress (sql/, expected/): outputs users read;
+#   1. pg_regress (sql/, expected/): outputs users read; then the isolation
+#      specs (test/specs/, test/expected/): concurrent sessions, step by step;
 #   2. pgTAP (test/pgtap/): behaviour, with pg_prove;
 #   3. shell (test/shell/): concurrency and faults against the live cluster.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "== pg_regress"
+echo "== pg_regress and isolation"
 if ! make -s installcheck; then
-    cat regression.diffs 2>/dev/null || true
+    cat regression.diffs output_iso/regression.diffs 2>/dev/null || true
     exit 1
 fi
 
