@@ -197,6 +197,13 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION fs_backfill.worker_status() IS
 	'the online worker: pid, Redis state, counters, last error';
 
+CREATE FUNCTION fs_backfill._check_use(feature_set text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'fs_backfill_check_use'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION fs_backfill._check_use(text) IS
+	'raises 42704 for an unknown feature set, 42501 for one the caller may not run';
+
 -- User-facing functions ------------------------------------------------------
 
 CREATE FUNCTION @extschema@.fs_create_feature_set(
@@ -306,7 +313,8 @@ COMMENT ON FUNCTION @extschema@.fs_backfill_progress() IS
 	'backfills running now, in every session: phase, slices done of total, rows written';
 
 -- Scheduling goes through pg_cron, looked up when called: fs_backfill does
--- not require it.  The job runs as the role that scheduled it.
+-- not require it.  The job runs as the role that scheduled it, which must
+-- be allowed to run the feature set, now and when the job runs.
 CREATE FUNCTION @extschema@.fs_schedule_catchup(feature_set text, schedule text)
 RETURNS bigint
 LANGUAGE plpgsql
@@ -320,11 +328,8 @@ BEGIN
 			CASE WHEN feature_set IS NULL THEN 'feature_set' ELSE 'schedule' END
 			USING ERRCODE = 'null_value_not_allowed';
 	END IF;
-	IF NOT EXISTS (SELECT FROM fs_backfill.feature_sets f WHERE f.name = feature_set) THEN
-		RAISE EXCEPTION 'feature set "%" does not exist', feature_set
-			USING ERRCODE = 'undefined_object',
-				  HINT = 'Register it with fs_create_feature_set(), or list them in fs_backfill.feature_sets.';
-	END IF;
+	-- the job will run it as the caller: the caller must be allowed to
+	PERFORM fs_backfill._check_use(feature_set);
 	IF to_regprocedure('cron.schedule(text,text,text)') IS NULL THEN
 		RAISE EXCEPTION 'pg_cron is not installed in database "%"', current_database()
 			USING ERRCODE = 'feature_not_supported',
