@@ -113,15 +113,32 @@ SELECT fs_backfill('er', '2025-03-02', '2025-03-02', strategy => 'swap',
 CREATE ROLE fsb_regress_reader;
 GRANT SELECT ON er_users, er_raw TO fsb_regress_reader;
 -- a feature set is for its registrant and the owner's members, whatever
--- table privileges a role has
+-- table privileges a role has (the roles' names, in full, once)
+CREATE ROLE fsb_regress_owner;
+CREATE TABLE er_owned (user_id bigint NOT NULL, feature_time timestamptz NOT NULL);
+ALTER TABLE er_owned OWNER TO fsb_regress_owner;
+GRANT SELECT ON er_raw TO fsb_regress_owner;
+SET ROLE fsb_regress_owner;
+SELECT fs_create_feature_set('er_owned', 'er_owned', ARRAY['user_id'], 'feature_time',
+    $$SELECT user_id, ts AS feature_time FROM er_raw WHERE ts >= $1 AND ts < $2$$, '2025-03-01');
+GRANT SELECT, INSERT, DELETE ON er_owned TO fsb_regress_reader;
+SET ROLE fsb_regress_reader;
+SELECT fs_backfill('er_owned', '2025-03-01', '2025-03-02');
+RESET ROLE;
+SELECT fs_drop_feature_set('er_owned');
+DROP TABLE er_owned;
+DROP OWNED BY fsb_regress_owner;
+DROP ROLE fsb_regress_owner;
 GRANT INSERT, DELETE ON er_users TO fsb_regress_reader;
 SET ROLE fsb_regress_reader;
+\set VERBOSITY terse
 SELECT fs_backfill('er', '2025-03-01', '2025-03-02');
 SELECT * FROM fs_backfill_plan('er');
 SELECT fs_backfill_catchup('er');
 SELECT fs_alter_feature_set('er', '{"catchup_delay": "1 day"}');
 SELECT fs_online_resync('er');
 SELECT fs_schedule_catchup('er', '* * * * *');
+\set VERBOSITY default
 RESET ROLE;
 REVOKE INSERT, DELETE ON er_users FROM fsb_regress_reader;
 -- the reader registers its own while it owns the table, which then goes back
