@@ -234,11 +234,11 @@ fs_online_resync(PG_FUNCTION_ARGS)
 
 	fsb_require_arg(fcinfo, 0, "feature_set");
 	fs = fsb_catalog_load(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	fsb_privilege_check_use(fs);
 	if (!fs->online)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("feature set \"%s\" is not online", fs->name),
 				 errhint("Register it with online => true to keep its latest values in Redis.")));
-	fsb_privilege_check_use(fs);
 	PG_RETURN_INT64(fsb_queue_everything(fs));
 }
