@@ -8,6 +8,7 @@ OBJS = \
 	src/fs_backfill.o \
 	src/guc.o \
 	src/guard.o \
+	src/privilege.o \
 	src/timearg.o \
 	src/catalog.o \
 	src/source.o \

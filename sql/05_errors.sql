@@ -112,18 +112,58 @@ SELECT fs_backfill('er', '2025-03-02', '2025-03-02', strategy => 'swap',
 \echo privileges (42501)
 CREATE ROLE fsb_regress_reader;
 GRANT SELECT ON er_users, er_raw TO fsb_regress_reader;
+-- a feature set is for its registrant and the owner's members, whatever
+-- table privileges a role has (the roles' names, in full, once)
+CREATE ROLE fsb_regress_owner;
+CREATE TABLE er_owned (user_id bigint NOT NULL, feature_time timestamptz NOT NULL);
+ALTER TABLE er_owned OWNER TO fsb_regress_owner;
+GRANT SELECT ON er_raw TO fsb_regress_owner;
+SET ROLE fsb_regress_owner;
+SELECT fs_create_feature_set('er_owned', 'er_owned', ARRAY['user_id'], 'feature_time',
+    $$SELECT user_id, ts AS feature_time FROM er_raw WHERE ts >= $1 AND ts < $2$$, '2025-03-01');
+GRANT SELECT, INSERT, DELETE ON er_owned TO fsb_regress_reader;
 SET ROLE fsb_regress_reader;
+SELECT fs_backfill('er_owned', '2025-03-01', '2025-03-02');
+RESET ROLE;
+SELECT fs_drop_feature_set('er_owned');
+DROP TABLE er_owned;
+DROP OWNED BY fsb_regress_owner;
+DROP ROLE fsb_regress_owner;
+GRANT INSERT, DELETE ON er_users TO fsb_regress_reader;
+SET ROLE fsb_regress_reader;
+\set VERBOSITY terse
 SELECT fs_backfill('er', '2025-03-01', '2025-03-02');
+SELECT * FROM fs_backfill_plan('er');
+SELECT fs_backfill_catchup('er');
+SELECT fs_alter_feature_set('er', '{"catchup_delay": "1 day"}');
+SELECT fs_online_resync('er');
+SELECT fs_schedule_catchup('er', '* * * * *');
+\set VERBOSITY default
+RESET ROLE;
+REVOKE INSERT, DELETE ON er_users FROM fsb_regress_reader;
+-- the reader registers its own while it owns the table, which then goes back
+SELECT current_user AS er_owner \gset
+ALTER TABLE er_users OWNER TO fsb_regress_reader;
+SET ROLE fsb_regress_reader;
+SELECT fs_create_feature_set('er_reader', 'er_users', ARRAY['user_id'], 'feature_time',
+    $$SELECT user_id, ts AS feature_time, clicks FROM er_raw WHERE ts >= $1 AND ts < $2$$,
+    '2025-03-01', online => false);
+RESET ROLE;
+ALTER TABLE er_users OWNER TO :"er_owner";
+GRANT SELECT ON er_users TO fsb_regress_reader;
+SET ROLE fsb_regress_reader;
+SELECT fs_backfill('er_reader', '2025-03-01', '2025-03-02');
 RESET ROLE;
 GRANT INSERT ON er_users TO fsb_regress_reader;
 SET ROLE fsb_regress_reader;
-SELECT fs_backfill('er', '2025-03-01', '2025-03-02');
+SELECT fs_backfill('er_reader', '2025-03-01', '2025-03-02');
 RESET ROLE;
 REVOKE SELECT ON er_raw FROM fsb_regress_reader;
 GRANT DELETE ON er_users TO fsb_regress_reader;
 SET ROLE fsb_regress_reader;
-SELECT fs_backfill('er', '2025-03-01', '2025-03-02', strategy => 'delete_insert');
+SELECT fs_backfill('er_reader', '2025-03-01', '2025-03-02', strategy => 'delete_insert');
 RESET ROLE;
+SELECT fs_drop_feature_set('er_reader');
 
 \echo the target went away (42P01)
 CREATE TABLE er_gone (user_id bigint, feature_time timestamptz);

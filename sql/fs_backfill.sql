@@ -125,6 +125,46 @@ SELECT pg_catalog.pg_extension_config_dump('fs_backfill.online_queue_id_seq', ''
 REVOKE ALL ON ALL TABLES IN SCHEMA fs_backfill FROM PUBLIC;
 GRANT SELECT ON ALL TABLES IN SCHEMA fs_backfill TO PUBLIC;
 
+-- Each role reads only the rows of the feature sets it may see: those it
+-- registered (or whose registrant's privileges it has), those whose table it
+-- may SELECT from, and those whose table's owner's privileges it has.  Runs,
+-- their partitions and the online state follow their feature set.  Queued
+-- entity keys are table data: only for roles that may SELECT from the table
+-- and that its row-level security does not filter.  The extension's C code
+-- reads and writes these tables as their owner, to whom the policies do not
+-- apply.  Policies are stored parsed: search_path cannot redirect them.
+ALTER TABLE fs_backfill.feature_sets ENABLE ROW LEVEL SECURITY;
+CREATE POLICY visible ON fs_backfill.feature_sets FOR SELECT USING (
+	EXISTS (SELECT FROM pg_catalog.pg_roles r
+			 WHERE r.rolname OPERATOR(pg_catalog.=) created_by
+			   AND pg_catalog.pg_has_role(r.oid, 'USAGE'))
+	OR pg_catalog.has_table_privilege(target, 'SELECT')
+	OR EXISTS (SELECT FROM pg_catalog.pg_class c
+				WHERE c.oid OPERATOR(pg_catalog.=) target
+				  AND pg_catalog.pg_has_role(c.relowner, 'USAGE')));
+
+ALTER TABLE fs_backfill.runs ENABLE ROW LEVEL SECURITY;
+CREATE POLICY visible ON fs_backfill.runs FOR SELECT USING (
+	EXISTS (SELECT FROM fs_backfill.feature_sets f
+			 WHERE f.name OPERATOR(pg_catalog.=) feature_set));
+
+ALTER TABLE fs_backfill.run_partitions ENABLE ROW LEVEL SECURITY;
+CREATE POLICY visible ON fs_backfill.run_partitions FOR SELECT USING (
+	EXISTS (SELECT FROM fs_backfill.runs r
+			 WHERE r.run_id OPERATOR(pg_catalog.=) run_partitions.run_id));
+
+ALTER TABLE fs_backfill.online_state ENABLE ROW LEVEL SECURITY;
+CREATE POLICY visible ON fs_backfill.online_state FOR SELECT USING (
+	EXISTS (SELECT FROM fs_backfill.feature_sets f
+			 WHERE f.name OPERATOR(pg_catalog.=) feature_set));
+
+ALTER TABLE fs_backfill.online_queue ENABLE ROW LEVEL SECURITY;
+CREATE POLICY visible ON fs_backfill.online_queue FOR SELECT USING (
+	EXISTS (SELECT FROM fs_backfill.feature_sets f
+			 WHERE f.name OPERATOR(pg_catalog.=) feature_set
+			   AND pg_catalog.has_table_privilege(f.target, 'SELECT')
+			   AND NOT pg_catalog.row_security_active(f.target)));
+
 -- Private helpers -----------------------------------------------------------
 
 CREATE FUNCTION fs_backfill._partitions(target regclass,
@@ -154,7 +194,9 @@ COMMENT ON FUNCTION fs_backfill._row_in_slice(timestamptz, timestamptz, timestam
 -- integer)), would be bound into the view and run by whoever reads it.  So
 -- every operator and function in the views is schema-qualified.
 
-CREATE VIEW fs_backfill.coverage AS
+-- Both views run with the rights of the role reading them, so that the
+-- catalog's policies apply (a view otherwise reads as its owner).
+CREATE VIEW fs_backfill.coverage WITH (security_invoker = true) AS
 SELECT f.name AS feature_set,
 	   p.partition,
 	   p.range_start,
@@ -178,7 +220,7 @@ COMMENT ON VIEW fs_backfill.coverage IS
 	'per feature set and partition: bounds, row count estimate, last run that wrote it';
 GRANT SELECT ON fs_backfill.coverage TO PUBLIC;
 
-CREATE VIEW fs_backfill.online_status AS
+CREATE VIEW fs_backfill.online_status WITH (security_invoker = true) AS
 SELECT f.name AS feature_set,
 	   f.online,
 	   coalesce(q.pending, 0::pg_catalog.int8) AS pending,
@@ -204,7 +246,14 @@ RETURNS record
 AS 'MODULE_PATHNAME', 'fs_backfill_worker_status'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION fs_backfill.worker_status() IS
-	'the online worker: pid, Redis state, counters, last error';
+	'the online worker: pid, Redis state, counters, last error (state and error for superusers and pg_monitor only)';
+
+CREATE FUNCTION fs_backfill._check_use(feature_set text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'fs_backfill_check_use'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION fs_backfill._check_use(text) IS
+	'raises 42704 for an unknown feature set, 42501 for one the caller may not run';
 
 -- User-facing functions ------------------------------------------------------
 
@@ -315,7 +364,8 @@ COMMENT ON FUNCTION @extschema@.fs_backfill_progress() IS
 	'backfills running now, in every session: phase, slices done of total, rows written';
 
 -- Scheduling goes through pg_cron, looked up when called: fs_backfill does
--- not require it.  The job runs as the role that scheduled it.
+-- not require it.  The job runs as the role that scheduled it, which must
+-- be allowed to run the feature set, now and when the job runs.
 CREATE FUNCTION @extschema@.fs_schedule_catchup(feature_set text, schedule text)
 RETURNS bigint
 LANGUAGE plpgsql
@@ -329,11 +379,8 @@ BEGIN
 			CASE WHEN feature_set IS NULL THEN 'feature_set' ELSE 'schedule' END
 			USING ERRCODE = 'null_value_not_allowed';
 	END IF;
-	IF NOT EXISTS (SELECT FROM fs_backfill.feature_sets f WHERE f.name = feature_set) THEN
-		RAISE EXCEPTION 'feature set "%" does not exist', feature_set
-			USING ERRCODE = 'undefined_object',
-				  HINT = 'Register it with fs_create_feature_set(), or list them in fs_backfill.feature_sets.';
-	END IF;
+	-- the job will run it as the caller: the caller must be allowed to
+	PERFORM fs_backfill._check_use(feature_set);
 	IF to_regprocedure('cron.schedule(text,text,text)') IS NULL THEN
 		RAISE EXCEPTION 'pg_cron is not installed in database "%"', current_database()
 			USING ERRCODE = 'feature_not_supported',

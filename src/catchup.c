@@ -19,7 +19,9 @@
  * reprocess_partitions = 0 is there then nothing to do (NULL).  It takes
  * the feature set's backfill lock before reading the watermark, so two
  * catch-ups never run at once: the second waits, then finds the first's
- * work done and returns NULL.
+ * work done and returns NULL.  Whether the caller may use the feature set
+ * (privilege.c) is checked before that lock; a pg_cron job runs as the role
+ * that scheduled it, so a role that lost its right fails there.
  *
  * Copyright (c) 2026, fs_backfill developers
  *
@@ -88,6 +90,8 @@ fs_backfill_catchup(PG_FUNCTION_ARGS)
 
 	fsb_require_arg(fcinfo, 0, "feature_set");
 	fs = fsb_catalog_load(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	/* before the lock: a role refused here holds nothing */
+	fsb_privilege_check_use(fs);
 	fsb_lock_target(fs);
 	fs = fsb_catalog_load(fs->name);	/* as committed by whoever we waited for */
 	watermark = catchup_watermark(fs);

@@ -6,13 +6,16 @@
  * Everything runs in the caller's transaction, with the caller's rights:
  * an error anywhere leaves nothing changed.  The order is
  *
- *	1. check the arguments and the interval;
+ *	1. check the arguments, the interval and the caller's privileges (it
+ *	   may use the feature set, privilege.c, and may select from, insert
+ *	   into and delete from the target) before any lock is taken, so that
+ *	   a role refused holds nothing;
  *	2. take the feature set's target lock (two backfills of one target
  *	   never interleave; the second runs on the committed result of the
  *	   first, so REPEATABLE READ callers that had to wait get a
  *	   serialization failure);
- *	3. check the caller's privileges and the source: every bad input is
- *	   refused before anything changes;
+ *	3. check the privileges again (as committed by whoever we waited for)
+ *	   and the source: every bad input is refused before anything changes;
  *	4. plan, create missing partitions, and replace each slice in ascending
  *	   time order: delete_insert in place, or swap into a new heap;
  *	5. exchange the swapped partitions, last, after taking all their locks
@@ -88,14 +91,27 @@ check_not_emptied(const FsbPlan *plan, const FsbStep *step, Relation target,
 			 errhint("Pass allow_empty => true to empty the slice on purpose.")));
 }
 
+/*
+ * Raises insufficient_privilege unless the caller may use the feature set
+ * and has the table privileges a run needs.  Takes no lock, so it comes
+ * before the target's lock: a role refused here holds nothing.  A table
+ * gone is left to fsb_open_target(), which says so.
+ */
 static void
-check_privilege(Relation target, AclMode mode)
+check_privileges(const FsbFeatureSet *fs)
 {
-	AclResult	result = pg_class_aclcheck(RelationGetRelid(target),
-										   GetUserId(), mode);
+	static const AclMode modes[] = {ACL_SELECT, ACL_INSERT, ACL_DELETE};
 
-	if (result != ACLCHECK_OK)
-		aclcheck_error(result, OBJECT_TABLE, RelationGetRelationName(target));
+	fsb_privilege_check_use(fs);
+	for (int i = 0; i < lengthof(modes); i++)
+	{
+		bool		missing = false;
+		AclResult	result = pg_class_aclcheck_ext(fs->target, GetUserId(),
+												   modes[i], &missing);
+
+		if (!missing && result != ACLCHECK_OK)
+			aclcheck_error(result, OBJECT_TABLE, get_rel_name(fs->target));
+	}
 }
 
 /*
@@ -201,13 +217,12 @@ run_prepare(FsbRun *run, const FsbRunOptions *opts, TimestampTz start,
 	run->start = start;
 	run->stop = stop;
 
+	check_privileges(fs);
 	fsb_catalog_apply_profile(run->info.resource_profile);
 	run_lock(run);
 	fs = run->fs;
+	check_privileges(fs);		/* registered again by another role? */
 	run->target = fsb_open_target(fs, AccessShareLock);
-	check_privilege(run->target, ACL_SELECT);
-	check_privilege(run->target, ACL_INSERT);
-	check_privilege(run->target, ACL_DELETE);
 	run->src = fsb_source_analyze(run->info.source, run->target,
 								  fs->entity_columns, fs->time_column, fs->name);
 	run->checks = fsb_checks_parse(opts->checks ? opts->checks : fs->checks,

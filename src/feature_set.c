@@ -20,6 +20,7 @@
 #include "access/table.h"
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
+#include "commands/extension.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -73,6 +74,25 @@ check_interval_sign(const Interval *iv, const char *argname, bool allow_zero)
 						allow_zero ? "zero or positive" : "positive")));
 }
 
+/*
+ * Raises insufficient_privilege unless the caller has the privileges of the
+ * target's owner.  Takes no lock: it comes before any.
+ */
+static void
+check_owner(const FsbFeatureSet *fs)
+{
+	char	   *relname = get_rel_name(fs->target);
+
+	if (relname == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("target table of feature set \"%s\" does not exist",
+						fs->name),
+				 errhint("Drop the feature set with fs_drop_feature_set() and register it again.")));
+	if (!pg_class_ownercheck(fs->target, GetUserId()))
+		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, relname);
+}
+
 /* A feature set's settings, as registered or as altered. */
 typedef struct Settings
 {
@@ -100,10 +120,8 @@ store_settings(Settings *set, bool replace)
 	bool	   *elem_nulls;
 	int			nelems;
 
+	check_owner(fs);
 	target = table_open(fs->target, AccessShareLock);
-	if (!pg_class_ownercheck(fs->target, GetUserId()))
-		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE,
-					   RelationGetRelationName(target));
 	fsb_check_target(target, fs->time_column, NULL);
 
 	deconstruct_array(set->entities, TEXTOID, -1, false, TYPALIGN_INT,
@@ -273,6 +291,14 @@ fs_alter_feature_set(PG_FUNCTION_ARGS)
 		}
 	}
 
+	/*
+	 * Who may alter: whoever may use it, and among them only the table's
+	 * owner, as for registering.  Checked before the lock, which a role
+	 * refused must not hold.
+	 */
+	fsb_privilege_check_use(current);
+	check_owner(current);
+
 	/* two alterations, or one with a backfill, never interleave */
 	fsb_lock_target(current);
 
@@ -323,7 +349,32 @@ fs_alter_feature_set(PG_FUNCTION_ARGS)
 }
 
 /*
- * fs_drop_feature_set(name): forgets a feature set; its table stays.
+ * Removes the pg_cron jobs of a feature set's catch-up (fs_schedule_catchup
+ * names them fs_backfill:catchup:<name>), whoever scheduled them, in this
+ * database.  pg_cron is looked up, not required.  cron.unschedule() removes
+ * other roles' jobs for a superuser only: it runs as the extension owner,
+ * who is one unless ownership was handed on (then only its own jobs go).
+ */
+static void
+unschedule_catchup(const char *name)
+{
+	FsbSavedUser saved;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+
+	if (!OidIsValid(get_extension_oid("pg_cron", true)))
+		return;
+	values[0] = CStringGetTextDatum(psprintf("fs_backfill:catchup:%s", name));
+	fsb_owner_spi_begin(&saved);
+	fsb_spi_exec("SELECT cron.unschedule(j.jobid) FROM cron.job j"
+				 " WHERE j.jobname = $1 AND j.database = current_database()",
+				 1, types, values, NULL, SPI_OK_SELECT);
+	fsb_owner_spi_end(&saved);
+}
+
+/*
+ * fs_drop_feature_set(name): forgets a feature set and removes its
+ * catch-up jobs; its table stays.
  */
 Datum
 fs_drop_feature_set(PG_FUNCTION_ARGS)
@@ -348,5 +399,6 @@ fs_drop_feature_set(PG_FUNCTION_ARGS)
 						fs->name),
 				 errdetail("Its table no longer exists.")));
 	(void) fsb_catalog_delete(fs->name);
+	unschedule_catchup(fs->name);
 	PG_RETURN_VOID();
 }

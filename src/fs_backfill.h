@@ -170,6 +170,9 @@ extern char *fsb_relation_name(Relation rel);
 extern void fsb_require_arg(FunctionCallInfo fcinfo, int argno,
 							const char *argname);
 
+/* privilege.c */
+extern void fsb_privilege_check_use(const FsbFeatureSet *fs);
+
 /* timearg.c */
 extern TimestampTz fsb_time_from_text(const char *text, const char *argname,
 									  bool is_stop);

@@ -274,7 +274,8 @@ fsb_plan_build(FsbFeatureSet *fs, Relation target, const FsbSource *src,
 /*
  * fs_backfill_plan(feature_set, start_time, stop_time, reset)
  *
- * What fs_backfill would do with strategy auto; changes nothing.
+ * What fs_backfill would do with strategy auto; changes nothing.  Needs
+ * what running the feature set needs (privilege.c), checked first.
  */
 Datum
 fs_backfill_plan(PG_FUNCTION_ARGS)
@@ -295,6 +296,8 @@ fs_backfill_plan(PG_FUNCTION_ARGS)
 	fsb_time_args(fcinfo, 1, &start, &stop);
 	fsb_resolve_interval(fs, &start, &stop);
 
+	/* before any lock: a role refused here holds nothing */
+	fsb_privilege_check_use(fs);
 	target = fsb_open_target(fs, AccessShareLock);
 	src = fsb_source_analyze(fs->source, target, fs->entity_columns,
 							 fs->time_column, fs->name);

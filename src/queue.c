@@ -339,7 +339,8 @@ fsb_queue_everything(const FsbFeatureSet *fs)
 
 /*
  * fs_online_resync(feature_set): queues every entity of the feature set for
- * the online cache; returns how many.  Needs the table's owner.
+ * the online cache; returns how many.  Needs what running the feature set
+ * needs (privilege.c).
  */
 Datum
 fs_online_resync(PG_FUNCTION_ARGS)
@@ -348,13 +349,11 @@ fs_online_resync(PG_FUNCTION_ARGS)
 
 	fsb_require_arg(fcinfo, 0, "feature_set");
 	fs = fsb_catalog_load(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	fsb_privilege_check_use(fs);
 	if (!fs->online)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("feature set \"%s\" is not online", fs->name),
 				 errhint("Register it with online => true to keep its latest values in Redis.")));
-	if (get_rel_name(fs->target) != NULL &&
-		!pg_class_ownercheck(fs->target, GetUserId()))
-		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, get_rel_name(fs->target));
 	PG_RETURN_INT64(fsb_queue_everything(fs));
 }

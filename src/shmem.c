@@ -21,6 +21,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/pg_authid.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -29,6 +30,7 @@
 #include "storage/proc.h"
 #include "storage/shmem.h"
 #include "storage/spin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
@@ -196,6 +198,11 @@ fsb_worker_set_redis_state(const char *state)
 
 /*
  * fs_backfill.worker_status(): the worker as shared memory shows it.
+ *
+ * The Redis state and the last error name the Redis endpoint (and the
+ * password file's path): those two are for superusers and members of
+ * pg_monitor, NULL for other roles.  Each feature set's own error is in
+ * fs_backfill.online_status, for the roles that may see the feature set.
  */
 Datum
 fs_backfill_worker_status(PG_FUNCTION_ARGS)
@@ -204,6 +211,7 @@ fs_backfill_worker_status(PG_FUNCTION_ARGS)
 	Datum		values[7];
 	bool		nulls[7] = {false, false, false, false, false, false, false};
 	FsbShared	copy;
+	bool		monitor;
 
 	if (fsb_shared == NULL)
 		ereport(ERROR,
@@ -219,13 +227,15 @@ fs_backfill_worker_status(PG_FUNCTION_ARGS)
 
 	values[0] = Int32GetDatum(copy.worker_pid);
 	nulls[0] = copy.worker_pid == 0;
+	monitor = has_privs_of_role(GetUserId(), ROLE_PG_MONITOR);
 	values[1] = CStringGetTextDatum(copy.redis_state);
+	nulls[1] = !monitor;
 	values[2] = Int64GetDatum(copy.pushed);
 	values[3] = Int64GetDatum(copy.batches);
 	values[4] = TimestampTzGetDatum(copy.last_push);
 	nulls[4] = copy.last_push == 0;
 	values[5] = CStringGetTextDatum(copy.last_error);
-	nulls[5] = copy.last_error[0] == '\0';
+	nulls[5] = copy.last_error[0] == '\0' || !monitor;
 	values[6] = TimestampTzGetDatum(copy.last_error_at);
 	nulls[6] = copy.last_error_at == 0;
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));

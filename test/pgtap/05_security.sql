@@ -1,6 +1,9 @@
 -- Security: the caller's privileges and row-level security apply, ownership
 -- is needed to register, the catalog is written only through the functions,
 -- and objects planted on search_path change nothing the extension runs.
+-- The writer here registered the feature set while it owned the table, which
+-- then went to fsb_tap_owner: a registrant may run it, with its own rights
+-- (who else may: 12_privileges.sql).
 BEGIN;
 SELECT plan(24);
 
@@ -16,10 +19,16 @@ INSERT INTO sec.raw SELECT u, timestamptz '2025-03-01 00:00+00' + d * interval '
 CREATE TABLE sec.feat (user_id bigint NOT NULL, feature_time timestamptz NOT NULL, v int,
                        PRIMARY KEY (user_id, feature_time)) PARTITION BY RANGE (feature_time);
 GRANT SELECT ON sec.raw TO fsb_tap_writer, fsb_tap_reader;
-GRANT SELECT, INSERT, DELETE ON sec.feat TO fsb_tap_writer;
-GRANT SELECT ON sec.feat TO fsb_tap_reader;
+RESET ROLE;
+ALTER TABLE sec.feat OWNER TO fsb_tap_writer;
+SET LOCAL ROLE fsb_tap_writer;
 SELECT fs_create_feature_set('sec', 'sec.feat', ARRAY['user_id'], 'feature_time',
     $$SELECT user_id, ts AS feature_time, v FROM sec.raw WHERE ts >= $1 AND ts < $2$$, '2025-03-01') \gset
+RESET ROLE;
+ALTER TABLE sec.feat OWNER TO fsb_tap_owner;
+SET LOCAL ROLE fsb_tap_owner;
+GRANT SELECT, INSERT, DELETE ON sec.feat TO fsb_tap_writer;
+GRANT SELECT ON sec.feat TO fsb_tap_reader;
 RESET ROLE;
 
 -- a writer backfills with its own rights; partitions it needs belong to the owner
@@ -128,13 +137,11 @@ SELECT is((SELECT count(*) FROM sec.feat WHERE feature_time >= '2025-03-03 00:00
 -- a feature set whose table is gone: only the role that registered it drops it
 SET LOCAL ROLE fsb_tap_owner;
 DROP TABLE sec.feat;
-RESET ROLE;
-SET LOCAL ROLE fsb_tap_writer;
 SELECT throws_ok($$SELECT fs_drop_feature_set('sec')$$, '42501',
                  'must be the role that registered feature set "sec" to drop it',
                  'another role cannot drop a feature set whose table is gone');
 RESET ROLE;
-SET LOCAL ROLE fsb_tap_owner;
+SET LOCAL ROLE fsb_tap_writer;
 SELECT lives_ok($$SELECT fs_drop_feature_set('sec')$$,
                 'the role that registered it can');
 RESET ROLE;
