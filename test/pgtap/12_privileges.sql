@@ -2,7 +2,7 @@
 -- altering and scheduling it is for its registrant and the roles with the
 -- privileges of its table's owner.  A role with every table privilege but
 -- neither gets 42501: it would run a source someone else wrote, with its own
--- rights.  (What the catalog shows to whom: 13_catalog_visibility.sql.)
+-- rights.  (What the catalog shows to whom: 14_catalog_visibility.sql.)
 BEGIN;
 SELECT plan(16);
 
