@@ -25,6 +25,9 @@
  * sentinel key: the worker then queues every entity of every online
  * feature set, and sets the sentinel again once that has committed.
  *
+ * Values reach Redis as text the same way whatever the server's settings:
+ * the worker pins every setting that changes the text of a value.
+ *
  * Memory: the worker's state lives in "fs_backfill worker"; what one pass
  * of its loop needs (messages, mostly) in "fs_backfill worker loop", reset
  * at the start of each pass.
@@ -283,6 +286,24 @@ ensure_redis(char **error)
 	return true;
 }
 
+/*
+ * Values reach Redis as text the same way whatever postgresql.conf, a
+ * reload or the worker's role say: every setting that changes the output of
+ * a value is pinned, as the queue pins the text of entity keys.
+ */
+static void
+pin_output_settings(void)
+{
+	static const char *const pinned[][2] = {
+		{"DateStyle", "ISO, YMD"}, {"TimeZone", "UTC"},
+		{"IntervalStyle", "postgres"}, {"extra_float_digits", "1"},
+		{"bytea_output", "hex"}, {"lc_monetary", "C"}
+	};
+
+	for (int i = 0; i < lengthof(pinned); i++)
+		SetConfigOption(pinned[i][0], pinned[i][1], PGC_SUSET, PGC_S_OVERRIDE);
+}
+
 void
 fsb_worker_main(Datum main_arg)
 {
@@ -295,10 +316,7 @@ fsb_worker_main(Datum main_arg)
 	fsb_worker_attach();
 	BackgroundWorkerInitializeConnection(fsb_database,
 										 fsb_worker_role[0] ? fsb_worker_role : NULL, 0);
-	/* values reach Redis as text, the same way whatever postgresql.conf says */
-	SetConfigOption("DateStyle", "ISO, YMD", PGC_SUSET, PGC_S_OVERRIDE);
-	SetConfigOption("TimeZone", "UTC", PGC_SUSET, PGC_S_OVERRIDE);
-	SetConfigOption("extra_float_digits", "1", PGC_SUSET, PGC_S_OVERRIDE);
+	pin_output_settings();
 	SetConfigOption("application_name", "fs_backfill online worker", PGC_SUSET, PGC_S_OVERRIDE);
 
 #ifdef __GLIBC__
