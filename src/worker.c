@@ -392,6 +392,13 @@ fsb_worker_main(Datum main_arg)
 						after = 0;
 					done = fsb_drain_batch(redis, after, &after, &error);
 					MemoryContextSwitchTo(loop_cxt);	/* a commit left us elsewhere */
+					/* Redis refused feature sets, now parked: show why, go on */
+					if (done == FSB_BATCH_PARKED)
+					{
+						fsb_drain_record_errors();
+						MemoryContextSwitchTo(loop_cxt);
+						continue;
+					}
 					/* the script was loaded again: once, not forever */
 					if (done == FSB_BATCH_AGAIN && !script_reloaded)
 					{

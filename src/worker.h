@@ -31,6 +31,8 @@ fsb_next_backoff(int ms, int first)
 
 /* fsb_drain_batch(): Redis had lost the push script; do the batch again. */
 #define FSB_BATCH_AGAIN (-2)
+/* fsb_drain_batch(): Redis refused feature sets, now parked; go on without. */
+#define FSB_BATCH_PARKED (-3)
 
 /* worker.c */
 extern void fsb_worker_begin_transaction(const char *activity);
