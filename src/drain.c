@@ -574,6 +574,25 @@ unpark_set(const char *name)
 }
 
 /*
+ * Shows a feature set's error in fs_backfill.online_status.  Caller is in a
+ * transaction, connected to SPI, as the extension owner.
+ */
+void
+fsb_drain_record_error(const char *feature_set, const char *error)
+{
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2];
+
+	values[0] = CStringGetTextDatum(feature_set);
+	values[1] = CStringGetTextDatum(error);
+	fsb_spi_exec("INSERT INTO fs_backfill.online_state AS s (feature_set, last_error, last_error_at)"
+				 " SELECT $1, $2, now()"
+				 " WHERE EXISTS (SELECT 1 FROM fs_backfill.feature_sets WHERE name = $1)"
+				 " ON CONFLICT (feature_set) DO UPDATE SET last_error = $2, last_error_at = now()",
+				 2, types, values, NULL, SPI_OK_INSERT);
+}
+
+/*
  * Shows the parked feature sets' errors in fs_backfill.online_status: one
  * transaction, as the extension owner, for the errors not recorded yet.
  * Showing them must not stop the draining: a failure is a warning, and the
@@ -600,18 +619,9 @@ fsb_drain_record_errors(void)
 		foreach(lc, parked_sets)
 		{
 			ParkedSet  *parked = lfirst(lc);
-			Oid			types[2] = {TEXTOID, TEXTOID};
-			Datum		values[2];
 
-			if (parked->error_recorded)
-				continue;
-			values[0] = CStringGetTextDatum(parked->name);
-			values[1] = CStringGetTextDatum(parked->error);
-			fsb_spi_exec("INSERT INTO fs_backfill.online_state AS s (feature_set, last_error, last_error_at)"
-						 " SELECT $1, $2, now()"
-						 " WHERE EXISTS (SELECT 1 FROM fs_backfill.feature_sets WHERE name = $1)"
-						 " ON CONFLICT (feature_set) DO UPDATE SET last_error = $2, last_error_at = now()",
-						 2, types, values, NULL, SPI_OK_INSERT);
+			if (!parked->error_recorded)
+				fsb_drain_record_error(parked->name, parked->error);
 		}
 		fsb_restore_user(&saved);
 		fsb_worker_commit_transaction();

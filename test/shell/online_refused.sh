@@ -3,7 +3,9 @@
 # OOM or a script error would be) stalls that feature set only: it is parked,
 # its error shows in online_status and its entries stay queued, while the
 # others drain; once Redis accepts it again it drains too.  Redis is not
-# taken for down meanwhile.
+# taken for down meanwhile.  And when Redis lost its data, a feature set that
+# cannot be queued again does not keep the others from being queued: its
+# error shows, and it is queued once mended.
 DB=postgres
 . "$(dirname "$0")/lib.sh"
 ADMIN_PW=admin-$$
@@ -51,6 +53,23 @@ wait_for 30 "SELECT pending = 0 FROM fs_backfill.online_status WHERE feature_set
 ok $? "once Redis lets the worker write its keys, bad drains"
 is "$(radmin hget fs:bad:100 v)" "100" "and its entities reach Redis, as its table holds them"
 is "$(worker_pid)" "$pid" "the same worker did it all"
+
+# Redis loses its data while bad cannot be queued (a key column renamed)
+q -c "SELECT fs_backfill('good', '2025-03-01', '2025-03-01')" \
+  -c "SELECT fs_backfill('bad', '2025-03-01', '2025-03-01')" >/dev/null
+wait_drained; ok $? "both feature sets drained"
+q -c "ALTER TABLE r_bad RENAME COLUMN id TO renamed_id" >/dev/null
+radmin flushall >/dev/null
+wait_for 30 "SELECT last_error LIKE '%after Redis lost its data%' FROM fs_backfill.online_status WHERE feature_set = 'bad'"
+ok $? "bad's failed resync shows in online_status: $(q -c "SELECT last_error FROM fs_backfill.online_status WHERE feature_set = 'bad'")"
+for i in $(seq 1 300); do [ "$(radmin exists fs_backfill:sentinel)" = "1" ] && break; sleep 0.1; done
+wait_drained; ok $? "the other feature sets were queued again and drained"
+is "$(radmin hget fs:good:100 v)" "1100" "good is back in Redis"
+is "$(radmin exists fs:bad:100)" "0" "bad is not, yet"
+q -c "ALTER TABLE r_bad RENAME COLUMN renamed_id TO id" >/dev/null
+for i in $(seq 1 300); do [ "$(radmin hget fs:bad:100 v)" = "1100" ] && break; sleep 0.1; done
+is "$(radmin hget fs:bad:100 v)" "1100" "once mended, bad is queued again and reaches Redis"
+is "$(worker_pid)" "$pid" "still the same worker"
 
 q -c "DROP EXTENSION fs_backfill CASCADE" -c "DROP TABLE r_raw, r_good, r_bad" >/dev/null 2>&1
 done_testing
