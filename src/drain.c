@@ -17,7 +17,10 @@
  * An error while reading one feature set's entries (its target unreadable,
  * a key column gone) rolls the batch back too; the worker then parks that
  * feature set (fsb_drain_blame): the claims skip its entries for a while,
- * and the others drain meanwhile.
+ * and the others drain meanwhile.  So does Redis refusing a feature set's
+ * pushes (an error reply: NOPERM, OOM, a script error): the batch rolls
+ * back, that feature set is parked, and the next batch goes on at once
+ * without it.  Only a failed connection stops them all.
  *
  * Memory: each batch's state lives in "fs_backfill batch", reset when the
  * next batch starts; each chunk's claims and pushes in "fs_backfill chunk"
@@ -570,6 +573,21 @@ park_set(const char *name, int sqlerrcode, const char *error)
 	MemoryContextSwitchTo(old);
 }
 
+/* Parks the feature sets whose pushes Redis refused (FsbRefusals). */
+static void
+park_refused(List *refused)
+{
+	ListCell   *lc;
+
+	foreach(lc, refused)
+	{
+		FsbRefusal *refusal = lfirst(lc);
+
+		park_set(((const BatchSet *) refusal->owner)->name, refusal->sqlerrcode,
+				 refusal->error);
+	}
+}
+
 /* A parked feature set whose entries were pushed is parked no more. */
 static void
 unpark_set(const char *name)
@@ -584,6 +602,25 @@ unpark_set(const char *name)
 	pfree(parked->name);
 	pfree(parked->error);
 	pfree(parked);
+}
+
+/*
+ * Shows a feature set's error in fs_backfill.online_status.  Caller is in a
+ * transaction, connected to SPI, as the extension owner.
+ */
+void
+fsb_drain_record_error(const char *feature_set, const char *error)
+{
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2];
+
+	values[0] = CStringGetTextDatum(feature_set);
+	values[1] = CStringGetTextDatum(error);
+	fsb_spi_exec("INSERT INTO fs_backfill.online_state AS s (feature_set, last_error, last_error_at)"
+				 " SELECT $1, $2, now()"
+				 " WHERE EXISTS (SELECT 1 FROM fs_backfill.feature_sets WHERE name = $1)"
+				 " ON CONFLICT (feature_set) DO UPDATE SET last_error = $2, last_error_at = now()",
+				 2, types, values, NULL, SPI_OK_INSERT);
 }
 
 /*
@@ -613,18 +650,9 @@ fsb_drain_record_errors(void)
 		foreach(lc, parked_sets)
 		{
 			ParkedSet  *parked = lfirst(lc);
-			Oid			types[2] = {TEXTOID, TEXTOID};
-			Datum		values[2];
 
-			if (parked->error_recorded)
-				continue;
-			values[0] = CStringGetTextDatum(parked->name);
-			values[1] = CStringGetTextDatum(parked->error);
-			fsb_spi_exec("INSERT INTO fs_backfill.online_state AS s (feature_set, last_error, last_error_at)"
-						 " SELECT $1, $2, now()"
-						 " WHERE EXISTS (SELECT 1 FROM fs_backfill.feature_sets WHERE name = $1)"
-						 " ON CONFLICT (feature_set) DO UPDATE SET last_error = $2, last_error_at = now()",
-						 2, types, values, NULL, SPI_OK_INSERT);
+			if (!parked->error_recorded)
+				fsb_drain_record_error(parked->name, parked->error);
 		}
 		fsb_restore_user(&saved);
 		fsb_worker_commit_transaction();
@@ -686,6 +714,9 @@ push_chunk(Batch *batch, int limit)
 		if (set->fs != NULL && nmine > 0)
 		{
 			build_pushes(set, mine, nmine, pushes + npushes);
+			/* a refusal of these is pinned on the set */
+			for (int i = npushes; i < npushes + nmine; i++)
+				pushes[i].owner = set;
 			npushes += nmine;
 		}
 	}
@@ -707,9 +738,11 @@ push_chunk(Batch *batch, int limit)
  * id, from "after" on, each chunk after the last, skipping parked feature
  * sets; *last is set to the highest id claimed once the batch committed.
  * Returns the number of entries done; -1 when Redis failed (the transaction
- * rolled back; the error is in *error, valid until the next batch), or
- * FSB_BATCH_AGAIN when it had to be given the push script again.  Any other
- * failure is an ERROR, which fsb_drain_blame() may pin on a feature set.
+ * rolled back; the error is in *error, valid until the next batch),
+ * FSB_BATCH_AGAIN when it had to be given the push script again, or
+ * FSB_BATCH_PARKED when it refused some feature sets' pushes (rolled back
+ * too; those feature sets are parked).  Any other failure is an ERROR, which
+ * fsb_drain_blame() may pin on a feature set.
  *
  * The commit need not wait for its WAL to reach disk: if a crash loses it,
  * its entries come back and are pushed again, which delivery at least once
@@ -723,6 +756,7 @@ fsb_drain_batch(FsbRedis *redis, int64 after, int64 *last, char **error)
 	int			claimed = 0;
 	FsbSavedUser saved;
 	FsbPushResult result;
+	List	   *refused = NIL;
 	int			nskipped;
 
 	MemoryContextReset(batch_cxt);
@@ -750,12 +784,15 @@ fsb_drain_batch(FsbRedis *redis, int64 after, int64 *last, char **error)
 		if (n < limit)
 			break;
 	}
-	result = batch.error ? FSB_PUSH_FAILED : fsb_redis_wait(redis, &batch.error);
+	result = batch.error ? FSB_PUSH_FAILED : fsb_redis_wait(redis, &refused, &batch.error);
 	if (result != FSB_PUSH_DONE)
 	{
 		/* the message lives in SPI's memory, which SPI_finish frees */
 		*error = batch.error ? MemoryContextStrdup(batch_cxt, batch.error) : NULL;
+		park_refused(refused);
 		fsb_worker_abort_transaction();
+		if (result == FSB_PUSH_REFUSED)
+			return FSB_BATCH_PARKED;
 		return result == FSB_PUSH_AGAIN ? FSB_BATCH_AGAIN : -1;
 	}
 

@@ -23,7 +23,14 @@
  *
  * A Redis that lost its data (restarted empty, flushed) has lost the
  * sentinel key: the worker then queues every entity of every online
- * feature set, and sets the sentinel again once that has committed.
+ * feature set, and sets the sentinel again once that has committed.  Each
+ * feature set is queued in a subtransaction of its own: one that cannot be
+ * (its target unreadable, a key column renamed) shows its error in
+ * online_status and is tried again later, with a backoff, while the others
+ * are queued at once.
+ *
+ * Values reach Redis as text the same way whatever the server's settings:
+ * the worker pins every setting that changes the text of a value.
  *
  * Memory: the worker's state lives in "fs_backfill worker"; what one pass
  * of its loop needs (messages, mostly) in "fs_backfill worker loop", reset
@@ -77,6 +84,11 @@ static MemoryContext loop_cxt;
 static FsbRedis *redis = NULL;
 static char *redis_url_in_use = NULL;
 static bool reconnect_wanted = false;	/* after a reload */
+
+/* Feature sets not queued again after Redis lost its data: in worker_cxt. */
+static List *resync_failed = NIL;
+static int	resync_wait_ms = 0;
+static TimestampTz resync_retry_at = 0;
 
 void
 fsb_worker_register(void)
@@ -193,35 +205,119 @@ vacuum_queue(void)
 	pgstat_report_activity(STATE_IDLE, NULL);
 }
 
-/* Queues every entity of every online feature set (Redis lost its data). */
-static void
-resync_all(void)
+/*
+ * Queues every entity of one feature set again, in a subtransaction, so that
+ * one that cannot be queued rolls back alone: its error is logged and shown
+ * in online_status.  Returns how many were queued, or -1 then.  Caller is in
+ * a transaction, connected to SPI.
+ */
+static int64
+resync_set(const char *name)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	volatile int64 queued = 0;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		FsbFeatureSet *fs = fsb_catalog_find(name);
+
+		if (fs != NULL && fs->online && get_rel_name(fs->target) != NULL)
+			queued = fsb_queue_everything(fs);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+		FsbSavedUser saved;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		ereport(WARNING,
+				(errcode(edata->sqlerrcode),
+				 errmsg("fs_backfill online worker could not queue feature set \"%s\" again after Redis lost its data: %s",
+						name, edata->message),
+				 errdetail("The other feature sets are queued; this one is tried again, at most every %d s.",
+						   FSB_BACKOFF_MAX_MS / 1000)));
+		fsb_become_user(fsb_extension_owner(), &saved);
+		fsb_drain_record_error(name,
+							   psprintf("could not queue feature set \"%s\" again after Redis lost its data: %s",
+										name, edata->message));
+		fsb_restore_user(&saved);
+		FreeErrorData(edata);
+		queued = -1;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+	return queued;
+}
+
+/* The online feature sets' names, in the current memory context.  In SPI. */
+static List *
+online_set_names(void)
 {
 	List	   *names = NIL;
-	ListCell   *lc;
-	int64		total = 0;
-	int			nsets;
 	FsbSavedUser saved;
 
-	fsb_worker_begin_transaction("fs_backfill: resync after Redis lost its data");
 	fsb_become_user(fsb_extension_owner(), &saved);
 	fsb_spi_exec("SELECT name FROM fs_backfill.feature_sets WHERE online ORDER BY name",
 				 0, NULL, NULL, NULL, SPI_OK_SELECT);
 	fsb_restore_user(&saved);
 	for (uint64 i = 0; i < SPI_processed; i++)
 		names = lappend(names, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+	return names;
+}
+
+/*
+ * Queues every entity of every online feature set (Redis lost its data) or,
+ * with "retry", of those that could not be queued last time.  Those that
+ * cannot be queued now are kept in resync_failed, for a retry after a
+ * backoff.
+ */
+static void
+resync(bool retry)
+{
+	List	   *names;
+	List	   *failed = NIL;
+	ListCell   *lc;
+	int64		total = 0;
+	int			nsets;
+
+	fsb_worker_begin_transaction("fs_backfill: resync after Redis lost its data");
+	names = retry ? resync_failed : online_set_names();
 	foreach(lc, names)
 	{
-		FsbFeatureSet *fs = fsb_catalog_load(lfirst(lc));
+		const char *name = lfirst(lc);
+		int64		queued = resync_set(name);
+		MemoryContext old = MemoryContextSwitchTo(worker_cxt);
 
-		if (get_rel_name(fs->target) != NULL)
-			total += fsb_queue_everything(fs);
+		if (queued < 0)
+			failed = lappend(failed, pstrdup(name));
+		else
+			total += queued;
+		if (retry && queued >= 0)
+			ereport(LOG,
+					(errmsg("fs_backfill online worker queued feature set \"%s\" again: " INT64_FORMAT " entities",
+							name, queued)));
+		MemoryContextSwitchTo(old);
 	}
-	nsets = list_length(names);	/* the list is in SPI's memory */
+	nsets = list_length(names); /* the list may be in SPI's memory */
 	fsb_worker_commit_transaction();
-	ereport(LOG,
-			(errmsg("Redis at %s holds no fs_backfill data; queued " INT64_FORMAT " entities of %d feature sets",
-					fsb_redis_endpoint(fsb_redis_url), total, nsets)));
+	list_free_deep(resync_failed);
+	resync_failed = failed;
+	resync_wait_ms = failed ? fsb_next_backoff(retry ? resync_wait_ms : 0, 1000) : 0;
+	resync_retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), resync_wait_ms);
+	if (!retry)
+		ereport(LOG,
+				(errmsg("Redis at %s holds no fs_backfill data; queued " INT64_FORMAT " entities of %d feature sets",
+						fsb_redis_endpoint(fsb_redis_url), total, nsets - list_length(failed))));
 }
 
 /* Logs a change of Redis state once; quiet while it stays the same. */
@@ -276,11 +372,31 @@ ensure_redis(char **error)
 		return false;
 	if (present == 0)
 	{
-		resync_all();
+		resync(false);
 		if (!fsb_redis_set_sentinel(redis, error))
 			return false;
 	}
+	else if (resync_failed != NIL && GetCurrentTimestamp() >= resync_retry_at)
+		resync(true);
 	return true;
+}
+
+/*
+ * Values reach Redis as text the same way whatever postgresql.conf, a
+ * reload or the worker's role say: every setting that changes the output of
+ * a value is pinned, as the queue pins the text of entity keys.
+ */
+static void
+pin_output_settings(void)
+{
+	static const char *const pinned[][2] = {
+		{"DateStyle", "ISO, YMD"}, {"TimeZone", "UTC"},
+		{"IntervalStyle", "postgres"}, {"extra_float_digits", "1"},
+		{"bytea_output", "hex"}, {"lc_monetary", "C"}
+	};
+
+	for (int i = 0; i < lengthof(pinned); i++)
+		SetConfigOption(pinned[i][0], pinned[i][1], PGC_SUSET, PGC_S_OVERRIDE);
 }
 
 void
@@ -295,10 +411,7 @@ fsb_worker_main(Datum main_arg)
 	fsb_worker_attach();
 	BackgroundWorkerInitializeConnection(fsb_database,
 										 fsb_worker_role[0] ? fsb_worker_role : NULL, 0);
-	/* values reach Redis as text, the same way whatever postgresql.conf says */
-	SetConfigOption("DateStyle", "ISO, YMD", PGC_SUSET, PGC_S_OVERRIDE);
-	SetConfigOption("TimeZone", "UTC", PGC_SUSET, PGC_S_OVERRIDE);
-	SetConfigOption("extra_float_digits", "1", PGC_SUSET, PGC_S_OVERRIDE);
+	pin_output_settings();
 	SetConfigOption("application_name", "fs_backfill online worker", PGC_SUSET, PGC_S_OVERRIDE);
 
 #ifdef __GLIBC__
@@ -374,6 +487,13 @@ fsb_worker_main(Datum main_arg)
 						after = 0;
 					done = fsb_drain_batch(redis, after, &after, &error);
 					MemoryContextSwitchTo(loop_cxt);	/* a commit left us elsewhere */
+					/* Redis refused feature sets, now parked: show why, go on */
+					if (done == FSB_BATCH_PARKED)
+					{
+						fsb_drain_record_errors();
+						MemoryContextSwitchTo(loop_cxt);
+						continue;
+					}
 					/* the script was loaded again: once, not forever */
 					if (done == FSB_BATCH_AGAIN && !script_reloaded)
 					{

@@ -31,6 +31,8 @@ fsb_next_backoff(int ms, int first)
 
 /* fsb_drain_batch(): Redis had lost the push script; do the batch again. */
 #define FSB_BATCH_AGAIN (-2)
+/* fsb_drain_batch(): Redis refused feature sets, now parked; go on without. */
+#define FSB_BATCH_PARKED (-3)
 
 /* worker.c */
 extern void fsb_worker_begin_transaction(const char *activity);
@@ -42,5 +44,6 @@ extern void fsb_drain_init(MemoryContext parent);
 extern int	fsb_drain_batch(FsbRedis *redis, int64 after, int64 *last, char **error);
 extern bool fsb_drain_blame(int sqlerrcode, const char *message);
 extern void fsb_drain_record_errors(void);
+extern void fsb_drain_record_error(const char *feature_set, const char *error);
 
 #endif							/* FSB_WORKER_H */
