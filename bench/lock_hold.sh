@@ -32,7 +32,7 @@ median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[
 now() { date +%s.%N; }
 
 echo "setting up: $DAYS days x $ROWS_PER_DAY rows ..."
-q <<SQL
+q >/dev/null <<SQL
 CREATE EXTENSION fs_backfill;
 CREATE TABLE raw_events (user_id bigint, ts timestamptz, f1 float8, f2 float8, f3 float8, f4 float8);
 INSERT INTO raw_events

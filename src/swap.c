@@ -23,7 +23,9 @@
  * Exchange, at the end of the backfill.  ACCESS EXCLUSIVE on every swapped
  * partition is taken by polling ConditionalLockRelationOid(), all within one
  * fs_backfill.swap_lock_timeout: we never sit in a lock queue, so readers
- * never wait behind us while we wait.  With the lock, only catalog rows
+ * never wait behind us while we wait.  (Before polling, the WAL the builds
+ * wrote is flushed, so that the commit readers will wait for has little
+ * left to flush.)  With the lock, only catalog rows
  * change, as pg_repack's swap and CLUSTER's swap_relation_files() do: the
  * pg_class rows of the partition and of its new heap trade the fields that
  * describe storage (relfilenode, reltablespace, relpages, reltuples,
@@ -78,6 +80,7 @@
 #include "access/toast_internals.h"
 #include "access/visibilitymap.h"
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/dependency.h"
 #include "catalog/heap.h"
 #include "catalog/index.h"
@@ -403,6 +406,13 @@ fsb_swap_lock(const Oid *partitions, int n, bool *locked)
 {
 	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 													   fsb_swap_lock_timeout);
+
+	/*
+	 * The new heaps and indexes wrote much WAL, some of it not yet flushed:
+	 * flush it now, so that the commit, which readers will wait for, has
+	 * little left to flush.
+	 */
+	XLogFlush(GetXLogInsertRecPtr());
 
 	for (;;)
 	{
