@@ -38,9 +38,12 @@
  * partition bound.  The updates queue the relcache invalidation of each
  * relation, so other backends see the new storage at commit; predicate
  * locks on the heap and on each index become a lock on the partition, as
- * TRUNCATE and REINDEX do.  The new heap, which now owns the old storage,
- * is dropped with the copies and the old TOAST table: the files go at
- * commit, or stay with the partition on abort.
+ * TRUNCATE and REINDEX do.  Each index is locked ACCESS EXCLUSIVE too, as
+ * REINDEX did here before: with the partition locked, only a session that
+ * reads an index without its table (pgstattuple, say) can make us wait.
+ * The new heap, which now owns the old storage, is dropped with the copies
+ * and the old TOAST table: the files go at commit, or stay with the
+ * partition on abort.
  *
  * TOAST moves by link, not by content.  A toast pointer carries the OID of
  * the TOAST table that holds its value, and the copies are built, and the
