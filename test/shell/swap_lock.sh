@@ -20,6 +20,7 @@ DECLARE
 BEGIN
     LOOP
         IF EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'relation' AND relation = rel
+                      AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
                       AND mode = 'AccessExclusiveLock' AND granted) THEN
             RETURN true;
         END IF;
