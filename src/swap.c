@@ -24,26 +24,25 @@
  * partition is taken by polling ConditionalLockRelationOid(), all within one
  * fs_backfill.swap_lock_timeout: we never sit in a lock queue, so readers
  * never wait behind us while we wait.  (Before polling, the WAL the builds
- * wrote is flushed, so that the commit readers will wait for has little
- * left to flush.)  With the lock, only catalog rows
- * change, as pg_repack's swap and CLUSTER's swap_relation_files() do: the
- * pg_class rows of the partition and of its new heap trade the fields that
- * describe storage (relfilenode, reltablespace, relpages, reltuples,
- * relallvisible, relfrozenxid, relminmxid, and the TOAST table link), and
- * so do those of each index and its copy (without the xid horizons, which
- * indexes do not have).  Everything else stays: the partition and its
- * indexes keep their OIDs, names, owner, grants, comments, pg_index rows
- * (validity, primary key, replica identity, clustering), the constraints
- * that point at them (conindid), their parent indexes, defaults and
- * partition bound.  The updates queue the relcache invalidation of each
- * relation, so other backends see the new storage at commit; predicate
- * locks on the heap and on each index become a lock on the partition, as
- * TRUNCATE and REINDEX do.  Each index is locked ACCESS EXCLUSIVE too, as
- * REINDEX did here before: with the partition locked, only a session that
- * reads an index without its table (pgstattuple, say) can make us wait.
- * The new heap, which now owns the old storage, is dropped with the copies
- * and the old TOAST table: the files go at commit, or stay with the
- * partition on abort.
+ * wrote is flushed, so that the commit has little left to flush.)  Readers of
+ * a locked partition wait from there to commit, so with the lock only
+ * catalog rows change, as in pg_repack's swap and CLUSTER's
+ * swap_relation_files(): the pg_class rows of the partition and of its new
+ * heap trade the fields that describe storage (relfilenode, reltablespace,
+ * relpages, reltuples, relallvisible, relfrozenxid, relminmxid, and the
+ * TOAST table link), and so do those of each index and its copy (without the
+ * xid horizons, which indexes do not have).  Everything else stays: the
+ * partition and its indexes keep their OIDs, names, owner, grants, comments,
+ * pg_index rows (validity, primary key, replica identity, clustering), the
+ * constraints that point at them (conindid), their parent indexes, defaults
+ * and partition bound.  The updates queue the relcache invalidation of each
+ * relation, so other backends see the new storage at commit; predicate locks
+ * on the heap and on each index become a lock on the partition, as TRUNCATE
+ * and REINDEX do.  Each index is locked ACCESS EXCLUSIVE too, as REINDEX did
+ * here before: with the partition locked, only a session that reads an index
+ * without its table (pgstattuple, say) can make us wait.  The new heap,
+ * which now owns the old storage, is dropped with the copies and the old
+ * TOAST table: the files go at commit, or stay with the partition on abort.
  *
  * TOAST moves by link, not by content.  A toast pointer carries the OID of
  * the TOAST table that holds its value, and the copies are built, and the
