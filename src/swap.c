@@ -408,6 +408,12 @@ fsb_swap_lock(const Oid *partitions, int n, bool *locked)
 {
 	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 													   fsb_swap_lock_timeout);
+	bool		any = false;
+
+	for (int i = 0; i < n; i++)
+		any |= OidIsValid(partitions[i]);
+	if (!any)
+		return;
 
 	/*
 	 * The new heaps and indexes wrote much WAL, some of it not yet flushed:
@@ -491,6 +497,7 @@ swap_storage(Oid relid, Oid newid)
 	Form_pg_class b;
 	Relation	rel;
 	Relation	newrel;
+	bool		made_here;
 
 	if (!HeapTupleIsValid(tup) || !HeapTupleIsValid(newtup))
 		elog(ERROR, "cache lookup failed for relation %u or %u", relid, newid);
@@ -513,15 +520,19 @@ swap_storage(Oid relid, Oid newid)
 
 	/*
 	 * The relcache's marks of storage made in this (sub)transaction go with
-	 * the storage: relid's is new here, newid gets what relid had.  Under
-	 * wal_level = minimal they decide whether changes are WAL-logged.
+	 * the storage: newid gets what relid had, and relid's storage is new
+	 * here if newid's was.  Under wal_level = minimal they decide whether
+	 * changes are WAL-logged, the storage being synced at commit instead.
 	 */
 	rel = relation_open(relid, NoLock);
 	newrel = relation_open(newid, NoLock);
+	made_here = newrel->rd_createSubid != InvalidSubTransactionId ||
+		newrel->rd_firstRelfilenodeSubid != InvalidSubTransactionId;
 	newrel->rd_createSubid = rel->rd_createSubid;
 	newrel->rd_newRelfilenodeSubid = rel->rd_newRelfilenodeSubid;
 	newrel->rd_firstRelfilenodeSubid = rel->rd_firstRelfilenodeSubid;
-	RelationAssumeNewRelfilenode(rel);
+	if (made_here)
+		RelationAssumeNewRelfilenode(rel);
 	relation_close(newrel, NoLock);
 	relation_close(rel, NoLock);
 
