@@ -1,7 +1,7 @@
 -- swap carries everything of a partition over but its rows, and is used
 -- only where it is safe; delete_insert everywhere else.
 BEGIN;
-SELECT plan(49);
+SELECT plan(52);
 SET LOCAL fs_backfill.swap_min_rows = 0;
 
 CREATE ROLE fsb_tap_viewer;
@@ -120,6 +120,10 @@ SELECT ok(pg_temp.plan_uses($$SELECT user_id FROM st_feat_p20250302 WHERE user_i
           AND (SELECT array_agg(user_id ORDER BY user_id) FROM st_feat_p20250302 WHERE user_id % 2 = 0 AND user_id > 0) =
               (SELECT array_agg(user_id ORDER BY user_id) FROM seq_rows WHERE user_id % 2 = 0),
           'so does a partial index');
+SELECT ok(pg_temp.plan_uses($$SELECT 1 FROM st_feat_p20250302 WHERE note = (SELECT string_agg(md5('7' || i), '') FROM generate_series(1, 100) i)$$,
+                            'st_hash_idx')
+          AND (SELECT count(*) FROM st_feat_p20250302 WHERE note = (SELECT string_agg(md5('7' || i), '') FROM generate_series(1, 100) i)) = 1,
+          'and a hash index on the TOAST column');
 RESET enable_seqscan;
 RESET enable_bitmapscan;
 SELECT throws_ok($$INSERT INTO st_feat (user_id, feature_time, v) VALUES (7, '2025-03-02 00:07+00', 0)$$, '23505',
@@ -262,6 +266,16 @@ SELECT is(pg_temp.last_strategies(), 'delete_insert', 'auto: a small partition i
 SET LOCAL fs_backfill.swap_min_rows = 10;
 SELECT fs_backfill('st', '2025-03-04', '2025-03-04') \gset
 SELECT is(pg_temp.last_strategies(), 'swap', 'auto: a partition of more rows is swapped');
+
+-- an unlogged partition is swapped into unlogged storage, its index too
+ALTER TABLE st_feat_p20250305 SET UNLOGGED;
+SELECT fs_backfill('st', '2025-03-05', '2025-03-05', strategy => 'swap') \gset
+SELECT is(pg_temp.last_strategies() || ' ' ||
+          (SELECT string_agg(DISTINCT relpersistence::text, ',') FROM pg_class
+            WHERE oid = 'st_feat_p20250305'::regclass
+               OR oid IN (SELECT indexrelid FROM pg_index WHERE indrelid = 'st_feat_p20250305'::regclass)),
+          'swap u', 'an unlogged partition is swapped and stays unlogged, its index too');
+SELECT ok(pg_temp.btrees_match_heap('st_feat_p20250305'), 'and its index matches it');
 
 SELECT * FROM finish();
 ROLLBACK;
