@@ -13,7 +13,7 @@
  * the new heap ("into"), which has the partition's physical layout.  Rows
  * are buffered and written with table_multi_insert(), frozen, through a
  * bulk-insert state, as COPY FREEZE does: the heap was created in this
- * transaction.  Indexes are built later, once, by the exchange.
+ * transaction.  Indexes are built once the heap is full (swap.c).
  *
  * Per-row memory lives in the executor state's per-tuple context, reset
  * after every row; buffered rows are materialized in their own slots.

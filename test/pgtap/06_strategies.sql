@@ -1,13 +1,13 @@
 -- swap carries everything of a partition over but its rows, and is used
 -- only where it is safe; delete_insert everywhere else.
 BEGIN;
-SELECT plan(31);
+SELECT plan(52);
 SET LOCAL fs_backfill.swap_min_rows = 0;
 
 CREATE ROLE fsb_tap_viewer;
 CREATE TABLE st_raw (user_id bigint, ts timestamptz, v int, note text, amount numeric);
 INSERT INTO st_raw SELECT u, timestamptz '2025-03-01 00:00+00' + d * interval '1 day' + u * interval '1 minute',
-                          d, repeat(md5(u::text), 100), u * 1.005
+                          d, (SELECT string_agg(md5(u::text || i), '') FROM generate_series(1, 100) i), u * 1.005
   FROM generate_series(0, 5) d, generate_series(1, 40) u;
 CREATE TABLE st_feat (user_id bigint NOT NULL, feature_time timestamptz NOT NULL, v int,
                       note text, version int DEFAULT 7, PRIMARY KEY (user_id, feature_time))
@@ -19,12 +19,19 @@ SELECT fs_backfill('st', '2025-03-01', '2025-03-05') \gset
 -- dress one partition up
 ALTER TABLE st_feat DROP COLUMN version;             -- a dropped column in the parent
 ALTER TABLE st_feat ADD COLUMN version int DEFAULT 7;
+ALTER TABLE st_feat ALTER COLUMN note SET STORAGE EXTERNAL;  -- long values go to TOAST
 CREATE INDEX st_local_idx ON st_feat_p20250302 (v);
+CREATE INDEX st_head_idx ON st_feat_p20250302 (left(note, 8)) WITH (fillfactor = 70);
+CREATE INDEX st_even_idx ON st_feat_p20250302 (user_id) WHERE user_id % 2 = 0;
+CREATE INDEX st_hash_idx ON st_feat_p20250302 USING hash (note);
+ALTER TABLE st_feat_p20250302 ADD CONSTRAINT st_one_per_instant
+    EXCLUDE USING gist (tstzrange(feature_time, feature_time, '[]') WITH &&);
 ALTER TABLE st_feat_p20250302 ADD CONSTRAINT st_v_small CHECK (v < 1000);
 GRANT SELECT ON st_feat_p20250302 TO fsb_tap_viewer;
 COMMENT ON TABLE st_feat_p20250302 IS 'the second day';
 CREATE TEMP TABLE before AS
 SELECT c.oid, c.relfilenode, c.relacl::text, c.relowner,
+       (SELECT array_agg(pg_relation_filenode(indexrelid)) FROM pg_index WHERE indrelid = c.oid) AS index_filenodes,
        (SELECT array_agg(indexrelid::regclass::text ORDER BY 1) FROM pg_index WHERE indrelid = c.oid) AS indexes,
        (SELECT array_agg(conname::text ORDER BY 1) FROM pg_constraint WHERE conrelid = c.oid) AS constraints
   FROM pg_class c WHERE c.oid = 'st_feat_p20250302'::regclass;
@@ -59,6 +66,109 @@ SELECT set_eq($$SELECT user_id, feature_time, v, note, version FROM st_feat_p202
 SET LOCAL enable_seqscan = off;
 SET LOCAL enable_bitmapscan = off;
 SELECT is((SELECT count(*) FROM st_feat_p20250302 WHERE v = 11), 40::bigint, 'the local index finds every row');
+RESET enable_seqscan;
+RESET enable_bitmapscan;
+
+-- the exchange moved storage only: each index got the storage of a copy
+-- built on the new rows before the lock, the old storage went with the copies
+SELECT ok((SELECT bool_and(pg_relation_filenode(indexrelid) <> ALL ((SELECT index_filenodes FROM before)::oid[]))
+             FROM pg_index WHERE indrelid = 'st_feat_p20250302'::regclass), 'every index has new storage');
+SELECT is((SELECT count(*) FROM pg_class
+            WHERE relfilenode = ANY ((SELECT index_filenodes FROM before) || (SELECT relfilenode FROM before))),
+          0::bigint, 'the old storage belongs to no relation any more');
+SELECT is((SELECT count(*) FROM pg_class WHERE relname LIKE 'pg\_temp\_%'), 0::bigint,
+          'the new heap and the index copies are gone');
+SELECT is((SELECT t.relname::text FROM pg_class c JOIN pg_class t ON t.oid = c.reltoastrelid
+            WHERE c.oid = 'st_feat_p20250302'::regclass),
+          'pg_toast_' || 'st_feat_p20250302'::regclass::oid, 'its TOAST table is named after it');
+SELECT ok(pg_relation_size((SELECT reltoastrelid FROM pg_class WHERE oid = 'st_feat_p20250302'::regclass)) > 0,
+          'and holds the long values');
+SELECT is((SELECT reltuples FROM pg_class WHERE oid = 'st_feat_p20250302'::regclass), 40::real,
+          'its row count is recorded');
+CREATE EXTENSION amcheck;
+CREATE FUNCTION pg_temp.btrees_match_heap(part regclass) RETURNS boolean LANGUAGE sql AS $$
+    SELECT count(bt_index_check(i.indexrelid::regclass, true)) > 0
+      FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam
+     WHERE i.indrelid = part AND a.amname = 'btree'
+$$;
+SELECT ok(pg_temp.btrees_match_heap('st_feat_p20250302'), 'amcheck: every btree index matches the heap, every row indexed');
+
+-- each index, forced, returns what a sequential scan returns
+CREATE FUNCTION pg_temp.plan_uses(query text, index text) RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE
+    line text;
+BEGIN
+    FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || query LOOP
+        IF line LIKE '%' || index || '%' THEN
+            RETURN true;
+        END IF;
+    END LOOP;
+    RETURN false;
+END $$;
+CREATE TEMP TABLE seq_rows AS SELECT user_id, feature_time, v, left(note, 8) AS head FROM st_feat_p20250302;
+SET LOCAL enable_seqscan = off;
+SET LOCAL enable_bitmapscan = off;
+SELECT ok(pg_temp.plan_uses($$SELECT v FROM st_feat_p20250302 WHERE user_id = 7 AND feature_time = '2025-03-02 00:07+00'$$,
+                            'st_feat_p20250302_pkey')
+          AND (SELECT v FROM st_feat_p20250302 WHERE user_id = 7 AND feature_time = '2025-03-02 00:07+00') = 11,
+          'a lookup by primary key goes through it and finds the row');
+SELECT ok(pg_temp.plan_uses($$SELECT 1 FROM st_feat_p20250302 WHERE left(note, 8) = left(md5('71'), 8)$$, 'st_head_idx')
+          AND (SELECT count(*) FROM st_feat_p20250302 WHERE left(note, 8) = left(md5('71'), 8)) =
+              (SELECT count(*) FROM seq_rows WHERE head = left(md5('71'), 8)),
+          'an index on an expression of a TOAST column finds what a sequential scan finds');
+SELECT ok(pg_temp.plan_uses($$SELECT user_id FROM st_feat_p20250302 WHERE user_id % 2 = 0 AND user_id > 0$$, 'st_even_idx')
+          AND (SELECT array_agg(user_id ORDER BY user_id) FROM st_feat_p20250302 WHERE user_id % 2 = 0 AND user_id > 0) =
+              (SELECT array_agg(user_id ORDER BY user_id) FROM seq_rows WHERE user_id % 2 = 0),
+          'so does a partial index');
+SELECT ok(pg_temp.plan_uses($$SELECT 1 FROM st_feat_p20250302 WHERE note = (SELECT string_agg(md5('7' || i), '') FROM generate_series(1, 100) i)$$,
+                            'st_hash_idx')
+          AND (SELECT count(*) FROM st_feat_p20250302 WHERE note = (SELECT string_agg(md5('7' || i), '') FROM generate_series(1, 100) i)) = 1,
+          'and a hash index on the TOAST column');
+RESET enable_seqscan;
+RESET enable_bitmapscan;
+SELECT throws_ok($$INSERT INTO st_feat (user_id, feature_time, v) VALUES (7, '2025-03-02 00:07+00', 0)$$, '23505',
+                 'duplicate key value violates unique constraint "st_feat_p20250302_pkey"',
+                 'the primary key still rejects a duplicate');
+SELECT throws_ok($$INSERT INTO st_feat (user_id, feature_time, v) VALUES (1000, '2025-03-02 00:07+00', 0)$$, '23P01',
+                 NULL, 'the exclusion constraint still rejects an overlap');
+
+-- what the copies' builds check, they check before the next slice is built,
+-- naming the partition's index
+CREATE SEQUENCE st_source_runs;
+SELECT throws_ok($$SELECT fs_backfill('st', '2025-03-02', '2025-03-03', strategy => 'swap',
+                   source => 'WITH run AS (SELECT nextval(''st_source_runs''))
+                              SELECT user_id, ts AS feature_time, v, note FROM st_raw, run WHERE ts >= $1 AND ts < $2
+                              UNION ALL
+                              SELECT user_id, ts, v, note FROM st_raw WHERE ts >= $1 AND ts < $2 AND user_id = 3')$$,
+                 '23505', 'could not create unique index "st_feat_p20250302_pkey"',
+                 'a duplicate key fails its slice, naming the partition''s index');
+SELECT is((SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM st_source_runs), 1::bigint,
+          'before the next slice''s source runs');
+SELECT throws_ok($$SELECT fs_backfill('st', '2025-03-02', '2025-03-02', strategy => 'swap',
+                   source => 'SELECT user_id, ts AS feature_time, v, note FROM st_raw WHERE ts >= $1 AND ts < $2
+                              UNION ALL
+                              SELECT 1000, ts, v, note FROM st_raw WHERE ts >= $1 AND ts < $2 AND user_id = 3')$$,
+                 '23P01', 'could not create exclusion constraint "st_one_per_instant"',
+                 'an exclusion constraint is checked by swap');
+
+-- a swap rolled back leaves the partition's storage and indexes as they were
+CREATE TEMP TABLE kept AS
+SELECT c.relfilenode, c.reltoastrelid,
+       (SELECT array_agg(pg_relation_filenode(indexrelid) ORDER BY indexrelid) FROM pg_index WHERE indrelid = c.oid) AS index_filenodes
+  FROM pg_class c WHERE c.oid = 'st_feat_p20250302'::regclass;
+SAVEPOINT before_swap;
+SELECT fs_backfill('st', '2025-03-02', '2025-03-02', strategy => 'swap') \gset
+ROLLBACK TO SAVEPOINT before_swap;
+SELECT is((SELECT ROW(c.relfilenode, c.reltoastrelid,
+                      (SELECT array_agg(pg_relation_filenode(indexrelid) ORDER BY indexrelid) FROM pg_index WHERE indrelid = c.oid))::text
+             FROM pg_class c WHERE c.oid = 'st_feat_p20250302'::regclass),
+          (SELECT ROW(relfilenode, reltoastrelid, index_filenodes)::text FROM kept),
+          'a rolled-back swap leaves the partition on its storage');
+SELECT ok((SELECT bool_and(indisvalid AND indisready) FROM pg_index WHERE indrelid = 'st_feat_p20250302'::regclass)
+          AND pg_temp.btrees_match_heap('st_feat_p20250302'), 'with its indexes valid and matching it');
+SET LOCAL enable_seqscan = off;
+SET LOCAL enable_bitmapscan = off;
+SELECT is((SELECT count(*) FROM st_feat_p20250302 WHERE v = 11), 40::bigint, 'and finding every row');
 RESET enable_seqscan;
 RESET enable_bitmapscan;
 
@@ -156,6 +266,16 @@ SELECT is(pg_temp.last_strategies(), 'delete_insert', 'auto: a small partition i
 SET LOCAL fs_backfill.swap_min_rows = 10;
 SELECT fs_backfill('st', '2025-03-04', '2025-03-04') \gset
 SELECT is(pg_temp.last_strategies(), 'swap', 'auto: a partition of more rows is swapped');
+
+-- an unlogged partition is swapped into unlogged storage, its index too
+ALTER TABLE st_feat_p20250305 SET UNLOGGED;
+SELECT fs_backfill('st', '2025-03-05', '2025-03-05', strategy => 'swap') \gset
+SELECT is(pg_temp.last_strategies() || ' ' ||
+          (SELECT string_agg(DISTINCT relpersistence::text, ',') FROM pg_class
+            WHERE oid = 'st_feat_p20250305'::regclass
+               OR oid IN (SELECT indexrelid FROM pg_index WHERE indrelid = 'st_feat_p20250305'::regclass)),
+          'swap u', 'an unlogged partition is swapped and stays unlogged, its index too');
+SELECT ok(pg_temp.btrees_match_heap('st_feat_p20250305'), 'and its index matches it');
 
 SELECT * FROM finish();
 ROLLBACK;
