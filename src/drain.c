@@ -37,18 +37,23 @@
  */
 #include "postgres.h"
 
+#include "access/relation.h"
 #include "access/table.h"
 #include "access/xact.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "partitioning/partdesc.h"
+#include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -96,6 +101,7 @@ typedef struct Claim
 	char	   *feature_set;
 	Datum		entity;			/* text[] */
 	char	   *guard;
+	TransactionId queued_by;	/* the transaction that queued it */
 	struct BatchSet *set;		/* its feature set's, once met */
 } Claim;
 
@@ -106,6 +112,8 @@ typedef struct BatchSet
 	FsbFeatureSet *fs;			/* NULL: its entries are just dropped */
 	Oid			owner;			/* its target's owner, who reads it */
 	SPIPlanPtr	latest;			/* latest rows of a chunk's entities */
+	int			nparts;			/* the target's partitions it was planned */
+	Oid		   *parts;			/* with (none for a plain table) */
 	int			nkeys;
 	List	   *value_names;	/* the non-key, non-time columns */
 	FmgrInfo   *outputs;		/* their output functions */
@@ -172,6 +180,14 @@ batch_set(const char *name)
 	set->nkeys = list_length(fs->entity_columns);
 	target = fsb_open_target(fs, AccessShareLock);
 	set->owner = target->rd_rel->relowner;
+	if (target->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
+	{
+		PartitionDesc pd = RelationGetPartitionDesc(target, true);
+
+		set->nparts = pd->nparts;
+		set->parts = palloc(sizeof(Oid) * Max(1, pd->nparts));
+		memcpy(set->parts, pd->oids, sizeof(Oid) * pd->nparts);
+	}
 	/* the worker's role must be allowed to read it, though its owner does */
 	if (pg_class_aclcheck(fs->target, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
 		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, RelationGetRelationName(target));
@@ -445,7 +461,7 @@ claim_entries(int limit, int64 after, Datum skipped, Claim *claims)
 									   "   SELECT ctid FROM fs_backfill.online_queue"
 									   "    WHERE id > $2 AND feature_set <> ALL ($3)"
 									   "    ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED))"
-									   " RETURNING id, feature_set, entity, guard_ts",
+									   " RETURNING id, feature_set, entity, guard_ts, xmin",
 									   3, types, CURSOR_OPT_GENERIC_PLAN);
 
 		if (p == NULL || SPI_keepplan(p) != 0)
@@ -470,9 +486,59 @@ claim_entries(int limit, int64 after, Datum skipped, Claim *claims)
 		claims[i].feature_set = TextDatumGetCString(heap_getattr(row, 2, desc, &isnull));
 		claims[i].entity = datumCopy(heap_getattr(row, 3, desc, &isnull), false, -1);
 		claims[i].guard = TextDatumGetCString(heap_getattr(row, 4, desc, &isnull));
+		claims[i].queued_by = DatumGetTransactionId(heap_getattr(row, 5, desc, &isnull));
 	}
 	SPI_freetuptable(SPI_tuptable);
 	return n;
+}
+
+/*
+ * Waits until the transactions that queued the claimed entries are over,
+ * then takes in their invalidation messages.  A transaction's rows are
+ * visible once it committed, but it sends its invalidations (a partition a
+ * backfill created) a moment later: reading an entity's latest row before
+ * that could miss the partition that holds it.  The wait is that moment.
+ */
+static void
+wait_for_queuers(const Claim *claims, int nclaims)
+{
+	TransactionId last = InvalidTransactionId;
+
+	for (int i = 0; i < nclaims; i++)
+	{
+		TransactionId xid = claims[i].queued_by;
+
+		if (!TransactionIdIsNormal(xid) || TransactionIdEquals(xid, last) ||
+			TransactionIdIsCurrentTransactionId(xid))
+			continue;
+		XactLockTableWait(xid, NULL, NULL, XLTW_None);
+		last = xid;
+	}
+	AcceptInvalidationMessages();
+}
+
+/*
+ * Whether a feature set's target has other partitions than those its plan
+ * of the batch was made with: a backfill that committed during the batch
+ * created one.
+ */
+static bool
+partitions_changed(const BatchSet *set)
+{
+	Relation	target;
+	PartitionDesc pd;
+	bool		changed;
+
+	if (set->parts == NULL)
+		return false;
+	target = try_relation_open(set->fs->target, AccessShareLock);
+	if (target == NULL)
+		return false;			/* its read will say so */
+	pd = RelationGetPartitionDesc(target, true);
+	changed = pd->nparts != set->nparts ||
+		memcmp(pd->oids, set->parts, sizeof(Oid) * pd->nparts) != 0;
+	relation_close(target, NoLock);
+	return changed;
 }
 
 /* The batch's state of a feature set, made on first sight. */
@@ -486,8 +552,20 @@ find_batch_set(List **sets, const char *name)
 	foreach(lc, *sets)
 	{
 		set = lfirst(lc);
-		if (strcmp(set->name, name) == 0)
-			return set;
+		if (strcmp(set->name, name) != 0)
+			continue;
+		if (set->fs != NULL && partitions_changed(set))
+		{
+			/* planned anew, in place: pushes sent already point at it */
+			int64		claimed = set->claimed;
+
+			SPI_freeplan(set->latest);
+			old = MemoryContextSwitchTo(batch_cxt);
+			*set = *batch_set(name);
+			set->claimed = claimed;
+			MemoryContextSwitchTo(old);
+		}
+		return set;
 	}
 	old = MemoryContextSwitchTo(batch_cxt);
 	set = batch_set(name);
@@ -693,6 +771,8 @@ push_chunk(Batch *batch, int limit)
 	int			nclaims = claim_entries(limit, batch->after, batch->skipped, claims);
 	int			npushes = 0;
 	ListCell   *lc;
+
+	wait_for_queuers(claims, nclaims);
 
 	/* the sets of this chunk, each met first in it or before */
 	for (int i = 0; i < nclaims; i++)

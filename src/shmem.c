@@ -32,6 +32,7 @@
 #include "storage/spin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/resowner.h"
 #include "utils/timestamp.h"
 
 #include "fs_backfill.h"
@@ -55,6 +56,7 @@ static FsbShared *fsb_shared = NULL;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static bool wake_at_commit = false;
+static bool wake_now = false;	/* committed: wake once its locks are gone */
 
 static void
 fsb_shmem_request(void)
@@ -98,16 +100,8 @@ fsb_xact_callback(XactEvent event, void *arg)
 	{
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
-			if (wake_at_commit && fsb_shared != NULL)
-			{
-				Latch	   *latch;
-
-				SpinLockAcquire(&fsb_shared->mutex);
-				latch = fsb_shared->worker_latch;
-				SpinLockRelease(&fsb_shared->mutex);
-				if (latch)
-					SetLatch(latch);
-			}
+			/* too early: see fsb_resource_callback() */
+			wake_now = wake_at_commit;
 			wake_at_commit = false;
 			break;
 		case XACT_EVENT_ABORT:
@@ -122,8 +116,34 @@ fsb_xact_callback(XactEvent event, void *arg)
 }
 
 /*
+ * Wakes the worker for a committed transaction that queued entities, once
+ * the transaction has sent its invalidation messages and released its
+ * locks.  The commit callback comes before both: a worker woken there could
+ * read the queued entries (already visible) with a relcache that does not
+ * know yet of a partition the backfill created, and push an entity's old
+ * latest row.
+ */
+static void
+fsb_resource_callback(ResourceReleasePhase phase, bool isCommit,
+					  bool isTopLevel, void *arg)
+{
+	Latch	   *latch;
+
+	if (phase != RESOURCE_RELEASE_AFTER_LOCKS || !isTopLevel || !wake_now)
+		return;
+	wake_now = false;
+	if (!isCommit || fsb_shared == NULL)
+		return;
+	SpinLockAcquire(&fsb_shared->mutex);
+	latch = fsb_shared->worker_latch;
+	SpinLockRelease(&fsb_shared->mutex);
+	if (latch)
+		SetLatch(latch);
+}
+
+/*
  * Called from _PG_init: hooks for shared memory when preloading, and the
- * commit callback in every backend.
+ * commit callbacks in every backend.
  */
 void
 fsb_shmem_init(void)
@@ -136,6 +156,7 @@ fsb_shmem_init(void)
 		shmem_startup_hook = fsb_shmem_startup;
 	}
 	RegisterXactCallback(fsb_xact_callback, NULL);
+	RegisterResourceReleaseCallback(fsb_resource_callback, NULL);
 }
 
 /* This transaction queued entities: wake the worker if it commits. */
