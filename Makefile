@@ -76,3 +76,4 @@ bench: deps
 	FSB_PG_OPTS="$(BENCH_PG_OPTS)" test/with_cluster.sh bench/run.sh
 	FSB_PG_OPTS="$(BENCH_PG_OPTS)" test/with_cluster.sh bench/online.sh
 	FSB_PG_OPTS="$(BENCH_PG_OPTS)" test/with_cluster.sh bench/lock_hold.sh
+	ONLINE=true FSB_PG_OPTS="$(BENCH_PG_OPTS)" test/with_cluster.sh bench/lock_hold.sh

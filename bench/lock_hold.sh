@@ -17,8 +17,9 @@
 #     transaction of its own and times it: what a reader arriving during the
 #     exchange waits.
 #
-# The feature set is offline (ONLINE=true to change that): an online one also
-# queues, after the exchange and so under its lock, the entities it touched.
+# The feature set is offline (ONLINE=true to make it online, as make bench
+# also runs it): an online one also queues the entities it touched, which it
+# does before the exchange, reading the swapped partitions' new heaps.
 #
 # Run inside a cluster (test/with_cluster.sh bench/lock_hold.sh, or make bench).
 set -euo pipefail

@@ -239,7 +239,7 @@ run_prepare(FsbRun *run, const FsbRunOptions *opts, TimestampTz start,
 	if (fs->online)
 	{
 		fsb_progress_phase("queueing entities", run->plan->nsteps);
-		fsb_queue_touched(run->target, fs, start, stop, opts->reset);
+		fsb_queue_touched(run->target, fs, start, stop, opts->reset, NIL);
 	}
 
 	/* ATTACH PARTITION wants the parent not in use here: close it meanwhile. */
@@ -306,17 +306,32 @@ run_replace_slice(FsbRun *run, int i)
 }
 
 /*
- * Records the run and its slices, and queues the entities whose latest row
- * is in the interval after it; returns the run id.
+ * Queues the entities whose latest row is in the interval after the run,
+ * before the exchange: readers of the swapped partitions do not wait for
+ * it.  Their new rows are read from the new heaps.
  */
+static void
+run_queue_after(FsbRun *run)
+{
+	List	   *new_heaps = NIL;
+
+	if (!run->fs->online)
+		return;
+	for (int i = 0; i < run->plan->nsteps; i++)
+		if (OidIsValid(run->transients[i]))
+			new_heaps = lappend_oid(new_heaps, run->transients[i]);
+	fsb_progress_phase("queueing entities", -1);
+	fsb_queue_touched(run->target, run->fs, run->start, run->stop, false,
+					  new_heaps);
+}
+
+/* Records the run and its slices; returns the run id. */
 static int64
 run_record(FsbRun *run)
 {
 	int64		run_id;
 
 	fsb_progress_phase("recording the run", -1);
-	if (run->fs->online)
-		fsb_queue_touched(run->target, run->fs, run->start, run->stop, false);
 	run_id = fsb_catalog_record_run(run->plan, &run->info, run->results);
 	if (run->fs->online)
 		(void) fsb_queue_seal(run->fs, run_id);
@@ -325,8 +340,8 @@ run_record(FsbRun *run)
 
 /*
  * Runs a backfill of [start, stop) (DT_NOBEGIN: not given) in the caller's
- * transaction and returns its run id: prepare, replace each slice, exchange
- * the swapped partitions, record.
+ * transaction and returns its run id: prepare, replace each slice, queue the
+ * entities it touched, exchange the swapped partitions, record.
  */
 int64
 fsb_run_backfill(const FsbRunOptions *opts, TimestampTz start, TimestampTz stop)
@@ -339,6 +354,7 @@ fsb_run_backfill(const FsbRunOptions *opts, TimestampTz start, TimestampTz stop)
 	fsb_progress_phase("replacing slices", run.plan->nsteps);
 	for (int i = 0; i < run.plan->nsteps; i++)
 		run_replace_slice(&run, i);
+	run_queue_after(&run);
 	fsb_progress_phase("exchanging partitions", -1);
 	fsb_swap_exchange_all(run.target, run.plan, run.fs, run.transients,
 						  run.results);

@@ -142,7 +142,7 @@ extern void fsb_worker_register(void);
 /* queue.c */
 extern void fsb_queue_touched(Relation target, const FsbFeatureSet *fs,
 							  TimestampTz start, TimestampTz stop,
-							  bool everything);
+							  bool everything, List *new_heaps);
 extern int64 fsb_queue_seal(const FsbFeatureSet *fs, int64 run_id);
 extern int64 fsb_queue_everything(const FsbFeatureSet *fs);
 extern char *fsb_redis_ts(TimestampTz t);

@@ -85,12 +85,43 @@ fsb_redis_ts(TimestampTz t)
 #define FSB_QUEUE_CHUNK 10000
 
 /*
- * The entities to queue, read from the target: each entity's key values as
- * text, in key order; with "everything" false, only the entities whose
- * latest row lies in [$1, $2).
+ * The rows entities are read from: the target, and with it the new heaps
+ * of swapped partitions not yet exchanged ("new_heaps", OIDs), as one
+ * relation of the key and time columns.
  */
 static char *
-entities_sql(Relation target, const FsbFeatureSet *fs, bool everything)
+rows_sql(Relation target, const FsbFeatureSet *fs, List *new_heaps)
+{
+	StringInfoData cols;
+	StringInfoData sql;
+	ListCell   *lc;
+
+	if (new_heaps == NIL)
+		return fsb_relation_name(target);
+	initStringInfo(&cols);
+	foreach(lc, fs->entity_columns)
+		appendStringInfo(&cols, "%s, ", quote_identifier(lfirst(lc)));
+	appendStringInfoString(&cols, quote_identifier(fs->time_column));
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "(SELECT %s FROM %s", cols.data, fsb_relation_name(target));
+	foreach(lc, new_heaps)
+		appendStringInfo(&sql, " UNION ALL SELECT %s FROM %s", cols.data,
+						 fsb_qualified_name(get_rel_namespace(lfirst_oid(lc)),
+											get_rel_name(lfirst_oid(lc))));
+	appendStringInfoChar(&sql, ')');
+	return sql.data;
+}
+
+/*
+ * The entities to queue, read from the target (and new heaps, see
+ * rows_sql()): each entity's key values as text, in key order; with
+ * "everything" false, only the entities whose latest row lies in [$1, $2).
+ * Rows at or after $2 are never in a new heap: a swapped partition lies
+ * inside the interval.
+ */
+static char *
+entities_sql(Relation target, const FsbFeatureSet *fs, bool everything,
+			 List *new_heaps)
 {
 	const char *rel = fsb_relation_name(target);
 	const char *time = quote_identifier(fs->time_column);
@@ -117,8 +148,8 @@ entities_sql(Relation target, const FsbFeatureSet *fs, bool everything)
 	}
 
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT %s FROM %s t WHERE true%s", texts.data, rel,
-					 notnull.data);
+	appendStringInfo(&sql, "SELECT %s FROM %s t WHERE true%s", texts.data,
+					 rows_sql(target, fs, new_heaps), notnull.data);
 	if (!everything)
 		appendStringInfo(&sql,
 						 " AND t.%s >= $1 AND t.%s < $2"
@@ -223,12 +254,12 @@ fetch_entities(Portal cursor, Oid owner, int nkeys, Datum *columns)
  */
 static int64
 queue_entities(Relation target, const FsbFeatureSet *fs, TimestampTz start,
-			   TimestampTz stop, bool everything, const char *guard,
-			   int64 run_marker)
+			   TimestampTz stop, bool everything, List *new_heaps,
+			   const char *guard, int64 run_marker)
 {
 	int			nkeys = list_length(fs->entity_columns);
 	Oid			owner = target->rd_rel->relowner;
-	char	   *select = entities_sql(target, fs, everything);
+	char	   *select = entities_sql(target, fs, everything, new_heaps);
 	char	   *insert = insert_sql(nkeys);
 	Oid		   *types = palloc(sizeof(Oid) * (3 + nkeys));
 	Datum	   *values = palloc(sizeof(Datum) * (3 + nkeys));
@@ -286,12 +317,16 @@ queue_entities(Relation target, const FsbFeatureSet *fs, TimestampTz start,
 /*
  * A backfill queues the entities whose latest row is in [start, stop)
  * (every entity, for a reset), before it replaces anything and again after.
+ * The second time, before the swapped partitions are exchanged, so that
+ * readers do not wait for it: their new rows are read from "new_heaps",
+ * their old rows, still in the target then, only queue entities the first
+ * time queued already.
  */
 void
 fsb_queue_touched(Relation target, const FsbFeatureSet *fs, TimestampTz start,
-				  TimestampTz stop, bool everything)
+				  TimestampTz stop, bool everything, List *new_heaps)
 {
-	(void) queue_entities(target, fs, start, stop, everything,
+	(void) queue_entities(target, fs, start, stop, everything, new_heaps,
 						  everything ? FSB_GUARD_ALWAYS : fsb_redis_ts(stop), 0);
 }
 
@@ -332,7 +367,7 @@ fsb_queue_everything(const FsbFeatureSet *fs)
 	Relation	target = fsb_open_target(fs, AccessShareLock);
 	int64		n;
 
-	n = queue_entities(target, fs, 0, 0, true, FSB_GUARD_ALWAYS, -1);
+	n = queue_entities(target, fs, 0, 0, true, NIL, FSB_GUARD_ALWAYS, -1);
 	table_close(target, NoLock);
 	return n;
 }
