@@ -308,7 +308,7 @@ resync(bool retry)
 							name, queued)));
 		MemoryContextSwitchTo(old);
 	}
-	nsets = list_length(names); /* the list may be in SPI's memory */
+	nsets = list_length(names);	/* the list may be in SPI's memory */
 	fsb_worker_commit_transaction();
 	list_free_deep(resync_failed);
 	resync_failed = failed;
