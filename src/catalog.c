@@ -382,11 +382,11 @@ fsb_catalog_record_run(const FsbPlan *plan, const FsbRunInfo *run,
 	int64		rows_deleted = 0;
 	int64		rows_inserted = 0;
 	int64		run_id = run->run_id;
-	Oid			types[13] = {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, BOOLOID,
+	Oid			types[14] = {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, BOOLOID,
 		TEXTOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, INT4OID, INT8OID,
-	INT8OID, INT8OID};
-	Datum		values[13];
-	char		nulls[13];
+	INT8OID, INT8OID, INT8OID};
+	Datum		values[14];
+	char		nulls[14];
 	Oid			step_types[8] = {INT8OID, REGCLASSOID, TIMESTAMPTZOID,
 		TIMESTAMPTZOID, TEXTOID, INT8OID, INT8OID, INTERVALOID};
 	Datum		step_values[8];
@@ -413,15 +413,16 @@ fsb_catalog_record_run(const FsbPlan *plan, const FsbRunInfo *run,
 	values[11] = Int64GetDatum(rows_inserted);
 
 	values[12] = Int64GetDatum(run->run_id);
+	values[13] = Int64GetDatum(run->online_entities);
 
 	fsb_owner_spi_begin(&saved);
 	fsb_spi_exec("INSERT INTO fs_backfill.runs (run_id, feature_set, start_time,"
 				 " stop_time, reset, source, source_md5, resource_profile,"
 				 " comment, run_by, started_at, finished_at, partitions,"
-				 " rows_deleted, rows_inserted) OVERRIDING SYSTEM VALUE"
+				 " rows_deleted, rows_inserted, online_entities) OVERRIDING SYSTEM VALUE"
 				 " VALUES ($13, $1, $2, $3, $4, $5, md5($5), $6, $7, $8, $9,"
-				 " clock_timestamp(), $10, $11, $12)",
-				 13, types, values, nulls, SPI_OK_INSERT);
+				 " clock_timestamp(), $10, $11, $12, $14)",
+				 14, types, values, nulls, SPI_OK_INSERT);
 
 	for (int i = 0; i < plan->nsteps; i++)
 	{

@@ -307,8 +307,9 @@ run_replace_slice(FsbRun *run, int i)
 
 /*
  * Queues the entities whose latest row is in the interval after the run,
- * before the exchange: readers of the swapped partitions do not wait for
- * it.  Their new rows are read from the new heaps.
+ * and tags the run's entries with its id, before the exchange: readers of
+ * the swapped partitions do not wait for it.  Their new rows are read from
+ * the new heaps.
  */
 static void
 run_queue_after(FsbRun *run)
@@ -323,19 +324,15 @@ run_queue_after(FsbRun *run)
 	fsb_progress_phase("queueing entities", -1);
 	fsb_queue_touched(run->target, run->fs, run->start, run->stop, false,
 					  new_heaps);
+	run->info.online_entities = fsb_queue_seal(run->fs, run->info.run_id);
 }
 
 /* Records the run and its slices; returns the run id. */
 static int64
 run_record(FsbRun *run)
 {
-	int64		run_id;
-
 	fsb_progress_phase("recording the run", -1);
-	run_id = fsb_catalog_record_run(run->plan, &run->info, run->results);
-	if (run->fs->online)
-		(void) fsb_queue_seal(run->fs, run_id);
-	return run_id;
+	return fsb_catalog_record_run(run->plan, &run->info, run->results);
 }
 
 /*

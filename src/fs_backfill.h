@@ -204,6 +204,7 @@ typedef struct FsbRunInfo
 	const char *resource_profile;
 	const char *comment;
 	TimestampTz started_at;
+	int64		online_entities;	/* queued for the online cache */
 } FsbRunInfo;
 
 extern FsbFeatureSet *fsb_catalog_find(const char *name);

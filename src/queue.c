@@ -331,8 +331,8 @@ fsb_queue_touched(Relation target, const FsbFeatureSet *fs, TimestampTz start,
 }
 
 /*
- * Tags the entries the running backfill queued with its run id; records how
- * many on the run.
+ * Tags the entries the running backfill queued with its run id; returns how
+ * many, for the run's record.
  */
 int64
 fsb_queue_seal(const FsbFeatureSet *fs, int64 run_id)
@@ -349,10 +349,6 @@ fsb_queue_seal(const FsbFeatureSet *fs, int64 run_id)
 				 " WHERE feature_set = $1 AND run_id = 0",
 				 2, types, values, NULL, SPI_OK_UPDATE);
 	n = (int64) SPI_processed;
-	values[0] = Int64GetDatum(n);
-	types[0] = INT8OID;
-	fsb_spi_exec("UPDATE fs_backfill.runs SET online_entities = $1 WHERE run_id = $2",
-				 2, types, values, NULL, SPI_OK_UPDATE);
 	fsb_owner_spi_end(&saved);
 	return n;
 }
