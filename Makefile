@@ -25,6 +25,7 @@ OBJS = \
 	src/shmem.o \
 	src/redis_sink.o \
 	src/queue.o \
+	src/worker_xact.o \
 	src/drain.o \
 	src/worker.o
 

@@ -723,7 +723,7 @@ fsb_drain_record_errors(void)
 	{
 		FsbSavedUser saved;
 
-		fsb_worker_begin_transaction("fs_backfill: recording a feature set's error");
+		fsb_worker_xact_begin("fs_backfill: recording a feature set's error");
 		fsb_become_user(fsb_extension_owner(), &saved);
 		foreach(lc, parked_sets)
 		{
@@ -733,7 +733,7 @@ fsb_drain_record_errors(void)
 				fsb_drain_record_error(parked->name, parked->error);
 		}
 		fsb_restore_user(&saved);
-		fsb_worker_commit_transaction();
+		fsb_worker_xact_commit();
 	}
 	PG_CATCH();
 	{
@@ -846,7 +846,7 @@ fsb_drain_batch(FsbRedis *redis, int64 after, int64 *last, char **error)
 	batch.after = after;
 	set_at_work = NULL;
 
-	fsb_worker_begin_transaction("fs_backfill: pushing to Redis");
+	fsb_worker_xact_begin("fs_backfill: pushing to Redis");
 	batch.skipped = skipped_sets(&nskipped);
 	/* a parked feature set due again: its entries may lie behind "after" */
 	if (nskipped < last_nskipped)
@@ -870,7 +870,7 @@ fsb_drain_batch(FsbRedis *redis, int64 after, int64 *last, char **error)
 		/* the message lives in SPI's memory, which SPI_finish frees */
 		*error = batch.error ? MemoryContextStrdup(batch_cxt, batch.error) : NULL;
 		park_refused(refused);
-		fsb_worker_abort_transaction();
+		fsb_worker_xact_abort();
 		if (result == FSB_PUSH_REFUSED)
 			return FSB_BATCH_PARKED;
 		return result == FSB_PUSH_AGAIN ? FSB_BATCH_AGAIN : -1;
@@ -885,7 +885,7 @@ fsb_drain_batch(FsbRedis *redis, int64 after, int64 *last, char **error)
 		record_pushes(set->name, set->claimed);
 	}
 	fsb_restore_user(&saved);
-	fsb_worker_commit_transaction();
+	fsb_worker_xact_commit();
 	*last = batch.after;
 	fsb_worker_report(batch.pushed, true, NULL);
 	foreach(lc, batch.sets)

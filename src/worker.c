@@ -115,35 +115,6 @@ queue_relid(void)
 	return OidIsValid(schema) ? get_relname_relid("online_queue", schema) : InvalidOid;
 }
 
-void
-fsb_worker_begin_transaction(const char *activity)
-{
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	pgstat_report_activity(STATE_RUNNING, activity);
-}
-
-void
-fsb_worker_commit_transaction(void)
-{
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	pgstat_report_stat(false);
-	pgstat_report_activity(STATE_IDLE, NULL);
-}
-
-void
-fsb_worker_abort_transaction(void)
-{
-	SPI_finish();
-	PopActiveSnapshot();
-	AbortCurrentTransaction();
-	pgstat_report_activity(STATE_IDLE, NULL);
-}
-
 /*
  * Empties the queue's files once it ran empty: TRUNCATE, as the extension
  * owner, when the queue can be locked at once and holds no entry.  Holding
@@ -158,7 +129,7 @@ truncate_empty_queue(void)
 	Oid			queue;
 	FsbSavedUser saved;
 
-	fsb_worker_begin_transaction("fs_backfill: truncating the drained queue");
+	fsb_worker_xact_begin("fs_backfill: truncating the drained queue");
 	queue = queue_relid();
 	fsb_become_user(fsb_extension_owner(), &saved);
 	if (ConditionalLockRelationOid(queue, AccessExclusiveLock) &&
@@ -170,7 +141,7 @@ truncate_empty_queue(void)
 		truncated = true;
 	}
 	fsb_restore_user(&saved);
-	fsb_worker_commit_transaction();
+	fsb_worker_xact_commit();
 	return truncated;
 }
 
@@ -290,7 +261,7 @@ resync(bool retry)
 	int64		total = 0;
 	int			nsets;
 
-	fsb_worker_begin_transaction("fs_backfill: resync after Redis lost its data");
+	fsb_worker_xact_begin("fs_backfill: resync after Redis lost its data");
 	names = retry ? resync_failed : online_set_names();
 	foreach(lc, names)
 	{
@@ -309,7 +280,7 @@ resync(bool retry)
 		MemoryContextSwitchTo(old);
 	}
 	nsets = list_length(names);	/* the list may be in SPI's memory */
-	fsb_worker_commit_transaction();
+	fsb_worker_xact_commit();
 	list_free_deep(resync_failed);
 	resync_failed = failed;
 	resync_wait_ms = failed ? fsb_next_backoff(retry ? resync_wait_ms : 0, 1000) : 0;

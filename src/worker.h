@@ -34,10 +34,10 @@ fsb_next_backoff(int ms, int first)
 /* fsb_drain_batch(): Redis refused feature sets, now parked; go on without. */
 #define FSB_BATCH_PARKED (-3)
 
-/* worker.c */
-extern void fsb_worker_begin_transaction(const char *activity);
-extern void fsb_worker_commit_transaction(void);
-extern void fsb_worker_abort_transaction(void);
+/* worker_xact.c */
+extern void fsb_worker_xact_begin(const char *activity);
+extern void fsb_worker_xact_commit(void);
+extern void fsb_worker_xact_abort(void);
 
 /* drain.c */
 extern void fsb_drain_init(MemoryContext parent);
