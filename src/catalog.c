@@ -217,13 +217,18 @@ fsb_catalog_store(const FsbFeatureSet *fs, bool online, Datum online_ttl,
 				 errhint("Pick one of fs_backfill.resource_profiles.")));
 	if (replace)
 	{
-		/* settings but name, target and who registered it */
+		/*
+		 * Settings but name and target.  Who changes the source becomes the
+		 * registrant: the one before may not run a source it did not write.
+		 */
 		fsb_spi_exec("UPDATE fs_backfill.feature_sets SET"
 					 " entity_columns = $3, time_column = $4, source = $5,"
 					 " backfill_start = $6, partition_interval = $7, online = $8,"
 					 " online_ttl = $9, checks = $10, resource_profile = $11,"
-					 " catchup_delay = $12, reprocess_partitions = $13"
-					 " WHERE name = $1 AND $2 IS NOT NULL AND $14 IS NOT NULL",
+					 " catchup_delay = $12, reprocess_partitions = $13,"
+					 " created_by = CASE WHEN source IS DISTINCT FROM $5"
+					 " THEN $14::name ELSE created_by END"
+					 " WHERE name = $1 AND $2 IS NOT NULL",
 					 14, types, values, nulls, SPI_OK_UPDATE);
 		fsb_owner_spi_end(&saved);
 		return;

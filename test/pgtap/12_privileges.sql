@@ -4,7 +4,7 @@
 -- neither gets 42501: it would run a source someone else wrote, with its own
 -- rights.  (What the catalog shows to whom: 14_catalog_visibility.sql.)
 BEGIN;
-SELECT plan(16);
+SELECT plan(21);
 
 CREATE ROLE fsb_tap_pv_owner;
 CREATE ROLE fsb_tap_pv_member IN ROLE fsb_tap_pv_owner;    -- inherits the owner's privileges
@@ -92,6 +92,25 @@ SELECT lives_ok($$SELECT fs_backfill('pv_w', '2025-03-03', '2025-03-03')$$,
 SELECT throws_ok($$SELECT fs_backfill('pv', '2025-03-03', '2025-03-03')$$, '42501',
                  'permission denied for feature set "pv"', 'but still not the other one');
 RESET ROLE;
+
+-- an owner member who changes the source becomes the registrant: the one
+-- before may no longer run a source it did not write (its cron job neither)
+SET LOCAL ROLE fsb_tap_pv_member;
+SELECT lives_ok($$SELECT fs_alter_feature_set('pv_w', '{"source": "SELECT user_id, ts AS feature_time, v + 1 AS v FROM pv.raw WHERE ts >= $1 AND ts < $2"}')$$,
+                'an owner member changes the source of the writer''s feature set');
+RESET ROLE;
+SELECT is((SELECT created_by::text FROM fs_backfill.feature_sets WHERE name = 'pv_w'), 'fsb_tap_pv_member',
+          'and is its registrant now');
+SET LOCAL ROLE fsb_tap_pv_writer;
+SELECT throws_ok($$SELECT fs_backfill('pv_w', '2025-03-03', '2025-03-03')$$, '42501',
+                 'permission denied for feature set "pv_w"', 'the former registrant may not run a source it did not write');
+RESET ROLE;
+SET LOCAL ROLE fsb_tap_pv_owner;
+SELECT lives_ok($$SELECT fs_alter_feature_set('pv_w', '{"catchup_delay": "1 hour", "source": "SELECT user_id, ts AS feature_time, v + 1 AS v FROM pv.raw WHERE ts >= $1 AND ts < $2"}')$$,
+                'the owner alters another setting, the source given as it is');
+RESET ROLE;
+SELECT is((SELECT created_by::text FROM fs_backfill.feature_sets WHERE name = 'pv_w'), 'fsb_tap_pv_member',
+          'keeps the registrant');
 
 -- losing the membership loses the right
 REVOKE fsb_tap_pv_owner FROM fsb_tap_pv_member;
