@@ -452,3 +452,43 @@ fsb_catalog_record_run(const FsbPlan *plan, const FsbRunInfo *run,
 	fsb_owner_spi_end(&saved);
 	return run_id;
 }
+
+/*
+ * Counts a feature set's pushes in fs_backfill.online_state, for
+ * online_status.  Caller is in a transaction, connected to SPI, as the
+ * extension owner (the online worker, in its batch).
+ */
+void
+fsb_catalog_online_pushed(const char *feature_set, int64 pushed)
+{
+	Oid			types[2] = {TEXTOID, INT8OID};
+	Datum		values[2];
+
+	values[0] = CStringGetTextDatum(feature_set);
+	values[1] = Int64GetDatum(pushed);
+	fsb_spi_exec("INSERT INTO fs_backfill.online_state AS s (feature_set, pushed, last_push)"
+				 " SELECT $1, $2, now()"
+				 " WHERE EXISTS (SELECT 1 FROM fs_backfill.feature_sets WHERE name = $1)"
+				 " ON CONFLICT (feature_set) DO UPDATE SET pushed = s.pushed + $2, last_push = now()",
+				 2, types, values, NULL, SPI_OK_INSERT);
+}
+
+/*
+ * Shows a feature set's error in fs_backfill.online_state, for
+ * online_status.  Caller is in a transaction, connected to SPI, as the
+ * extension owner.
+ */
+void
+fsb_catalog_online_error(const char *feature_set, const char *error)
+{
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2];
+
+	values[0] = CStringGetTextDatum(feature_set);
+	values[1] = CStringGetTextDatum(error);
+	fsb_spi_exec("INSERT INTO fs_backfill.online_state AS s (feature_set, last_error, last_error_at)"
+				 " SELECT $1, $2, now()"
+				 " WHERE EXISTS (SELECT 1 FROM fs_backfill.feature_sets WHERE name = $1)"
+				 " ON CONFLICT (feature_set) DO UPDATE SET last_error = $2, last_error_at = now()",
+				 2, types, values, NULL, SPI_OK_INSERT);
+}

@@ -403,22 +403,6 @@ build_pushes(const BatchSet *set, Claim *claims, int nclaims, FsbPush *pushes)
 	SPI_freetuptable(rows);
 }
 
-/* Counts a feature set's pushes, for fs_backfill.online_status. */
-static void
-record_pushes(const char *feature_set, int64 pushed)
-{
-	Oid			types[2] = {TEXTOID, INT8OID};
-	Datum		values[2];
-
-	values[0] = CStringGetTextDatum(feature_set);
-	values[1] = Int64GetDatum(pushed);
-	fsb_spi_exec("INSERT INTO fs_backfill.online_state AS s (feature_set, pushed, last_push)"
-				 " SELECT $1, $2, now()"
-				 " WHERE EXISTS (SELECT 1 FROM fs_backfill.feature_sets WHERE name = $1)"
-				 " ON CONFLICT (feature_set) DO UPDATE SET pushed = s.pushed + $2, last_push = now()",
-				 2, types, values, NULL, SPI_OK_INSERT);
-}
-
 /*
  * Claims up to "limit" entries with an id above "after", but none of the
  * feature sets in "skipped" (a text[]), in the current memory context.  The locking subquery runs once, as an InitPlan (as an
@@ -683,25 +667,6 @@ unpark_set(const char *name)
 }
 
 /*
- * Shows a feature set's error in fs_backfill.online_status.  Caller is in a
- * transaction, connected to SPI, as the extension owner.
- */
-void
-fsb_drain_record_error(const char *feature_set, const char *error)
-{
-	Oid			types[2] = {TEXTOID, TEXTOID};
-	Datum		values[2];
-
-	values[0] = CStringGetTextDatum(feature_set);
-	values[1] = CStringGetTextDatum(error);
-	fsb_spi_exec("INSERT INTO fs_backfill.online_state AS s (feature_set, last_error, last_error_at)"
-				 " SELECT $1, $2, now()"
-				 " WHERE EXISTS (SELECT 1 FROM fs_backfill.feature_sets WHERE name = $1)"
-				 " ON CONFLICT (feature_set) DO UPDATE SET last_error = $2, last_error_at = now()",
-				 2, types, values, NULL, SPI_OK_INSERT);
-}
-
-/*
  * Shows the parked feature sets' errors in fs_backfill.online_status: one
  * transaction, as the extension owner, for the errors not recorded yet.
  * Showing them must not stop the draining: a failure is a warning, and the
@@ -730,7 +695,7 @@ fsb_drain_record_errors(void)
 			ParkedSet  *parked = lfirst(lc);
 
 			if (!parked->error_recorded)
-				fsb_drain_record_error(parked->name, parked->error);
+				fsb_catalog_online_error(parked->name, parked->error);
 		}
 		fsb_restore_user(&saved);
 		fsb_worker_xact_commit();
@@ -882,7 +847,7 @@ fsb_drain_batch(FsbRedis *redis, int64 after, int64 *last, char **error)
 	{
 		BatchSet   *set = lfirst(lc);
 
-		record_pushes(set->name, set->claimed);
+		fsb_catalog_online_pushed(set->name, set->claimed);
 	}
 	fsb_restore_user(&saved);
 	fsb_worker_xact_commit();

@@ -218,6 +218,8 @@ extern void fsb_catalog_apply_profile(const char *profile);
 extern int64 fsb_catalog_next_run_id(void);
 extern int64 fsb_catalog_record_run(const FsbPlan *plan, const FsbRunInfo *run,
 									const FsbStepResult *results);
+extern void fsb_catalog_online_pushed(const char *feature_set, int64 pushed);
+extern void fsb_catalog_online_error(const char *feature_set, const char *error);
 
 /* execute.c: what a run was asked to do (fs_backfill's arguments) */
 typedef struct FsbRunOptions

@@ -217,7 +217,7 @@ resync_set(const char *name)
 				 errdetail("The other feature sets are queued; this one is tried again, at most every %d s.",
 						   FSB_BACKOFF_MAX_MS / 1000)));
 		fsb_become_user(fsb_extension_owner(), &saved);
-		fsb_drain_record_error(name,
+		fsb_catalog_online_error(name,
 							   psprintf("could not queue feature set \"%s\" again after Redis lost its data: %s",
 										name, edata->message));
 		fsb_restore_user(&saved);

@@ -44,6 +44,5 @@ extern void fsb_drain_init(MemoryContext parent);
 extern int	fsb_drain_batch(FsbRedis *redis, int64 after, int64 *last, char **error);
 extern bool fsb_drain_blame(int sqlerrcode, const char *message);
 extern void fsb_drain_record_errors(void);
-extern void fsb_drain_record_error(const char *feature_set, const char *error);
 
 #endif							/* FSB_WORKER_H */
