@@ -536,20 +536,8 @@ find_batch_set(List **sets, const char *name)
 	foreach(lc, *sets)
 	{
 		set = lfirst(lc);
-		if (strcmp(set->name, name) != 0)
-			continue;
-		if (set->fs != NULL && partitions_changed(set))
-		{
-			/* planned anew, in place: pushes sent already point at it */
-			int64		claimed = set->claimed;
-
-			SPI_freeplan(set->latest);
-			old = MemoryContextSwitchTo(batch_cxt);
-			*set = *batch_set(name);
-			set->claimed = claimed;
-			MemoryContextSwitchTo(old);
-		}
-		return set;
+		if (strcmp(set->name, name) == 0)
+			return set;
 	}
 	old = MemoryContextSwitchTo(batch_cxt);
 	set = batch_set(name);
@@ -557,6 +545,33 @@ find_batch_set(List **sets, const char *name)
 	*sets = lappend(*sets, set);
 	MemoryContextSwitchTo(old);
 	return set;
+}
+
+/*
+ * Plans anew, in place (pushes sent already point at them), the feature sets
+ * of the batch whose targets' partitions changed since they were planned.
+ * Once per chunk, after wait_for_queuers().
+ */
+static void
+replan_changed_sets(List *sets)
+{
+	ListCell   *lc;
+
+	foreach(lc, sets)
+	{
+		BatchSet   *set = lfirst(lc);
+		int64		claimed = set->claimed;
+		MemoryContext old;
+
+		if (set->fs == NULL || !partitions_changed(set))
+			continue;
+		set_at_work = set->name;
+		SPI_freeplan(set->latest);
+		old = MemoryContextSwitchTo(batch_cxt);
+		*set = *batch_set(set->name);
+		set->claimed = claimed;
+		MemoryContextSwitchTo(old);
+	}
 }
 
 /*
@@ -738,6 +753,7 @@ push_chunk(Batch *batch, int limit)
 	ListCell   *lc;
 
 	wait_for_queuers(claims, nclaims);
+	replan_changed_sets(batch->sets);
 
 	/* the sets of this chunk, each met first in it or before */
 	for (int i = 0; i < nclaims; i++)

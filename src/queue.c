@@ -259,6 +259,7 @@ queue_entities(Relation target, const FsbFeatureSet *fs, TimestampTz start,
 {
 	int			nkeys = list_length(fs->entity_columns);
 	Oid			owner = target->rd_rel->relowner;
+	Oid			extension_owner = fsb_extension_owner();
 	char	   *select = entities_sql(target, fs, everything, new_heaps);
 	char	   *insert = insert_sql(nkeys);
 	Oid		   *types = palloc(sizeof(Oid) * (3 + nkeys));
@@ -297,7 +298,7 @@ queue_entities(Relation target, const FsbFeatureSet *fs, TimestampTz start,
 		n = fetch_entities(cursor, owner, nkeys, values + 3);
 		if (n == 0)
 			break;
-		fsb_become_user(fsb_extension_owner(), &saved);
+		fsb_become_user(extension_owner, &saved);
 		fsb_spi_exec(insert, 3 + nkeys, types, values, nulls, SPI_OK_INSERT);
 		queued += (int64) SPI_processed;
 		fsb_restore_user(&saved);
