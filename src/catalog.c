@@ -421,13 +421,20 @@ fsb_catalog_record_run(const FsbPlan *plan, const FsbRunInfo *run,
 	values[13] = Int64GetDatum(run->online_entities);
 
 	fsb_owner_spi_begin(&saved);
-	fsb_spi_exec("INSERT INTO fs_backfill.runs (run_id, feature_set, start_time,"
-				 " stop_time, reset, source, source_md5, resource_profile,"
-				 " comment, run_by, started_at, finished_at, partitions,"
-				 " rows_deleted, rows_inserted, online_entities) OVERRIDING SYSTEM VALUE"
-				 " VALUES ($13, $1, $2, $3, $4, $5, md5($5), $6, $7, $8, $9,"
-				 " clock_timestamp(), $10, $11, $12, $14)",
-				 14, types, values, nulls, SPI_OK_INSERT);
+	if (run->staged)
+		fsb_spi_exec("UPDATE fs_backfill.runs SET finished_at = clock_timestamp(),"
+					 " partitions = $10, rows_deleted = $11, rows_inserted = $12,"
+					 " online_entities = $14, status = 'succeeded'"
+					 " WHERE run_id = $13",
+					 14, types, values, nulls, SPI_OK_UPDATE);
+	else
+		fsb_spi_exec("INSERT INTO fs_backfill.runs (run_id, feature_set, start_time,"
+					 " stop_time, reset, source, source_md5, resource_profile,"
+					 " comment, run_by, started_at, finished_at, partitions,"
+					 " rows_deleted, rows_inserted, online_entities) OVERRIDING SYSTEM VALUE"
+					 " VALUES ($13, $1, $2, $3, $4, $5, md5($5), $6, $7, $8, $9,"
+					 " clock_timestamp(), $10, $11, $12, $14)",
+					 14, types, values, nulls, SPI_OK_INSERT);
 
 	for (int i = 0; i < plan->nsteps; i++)
 	{

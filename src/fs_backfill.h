@@ -205,6 +205,7 @@ typedef struct FsbRunInfo
 	const char *comment;
 	TimestampTz started_at;
 	int64		online_entities;	/* queued for the online cache */
+	bool		staged;			/* a staged run: its row exists already */
 } FsbRunInfo;
 
 extern FsbFeatureSet *fsb_catalog_find(const char *name);
@@ -232,14 +233,46 @@ typedef struct FsbRunOptions
 	FsbStrategy strategy;
 	bool		allow_empty;
 	Jsonb	   *checks;			/* NULL: the feature set's */
+	bool		unlocked;		/* a slice builder: no backfill lock */
 } FsbRunOptions;
+
+/*
+ * A run on its way through the pipeline both fs_backfill() and a staged
+ * run's publish follow: open, plan (or read the staged plan), replace each
+ * slice, queue the entities, exchange the swapped partitions, record.
+ */
+typedef struct FsbChecks FsbChecks;
+typedef struct FsbRun
+{
+	const FsbRunOptions *opts;
+	FsbFeatureSet *fs;
+	FsbRunInfo	info;
+	TimestampTz start;
+	TimestampTz stop;
+	Relation	target;
+	FsbSource  *src;
+	FsbChecks  *checks;
+	FsbPlan    *plan;
+	FsbStepResult *results;		/* per step */
+	Oid		   *transients;		/* per step: the new heap of a swap */
+} FsbRun;
 
 extern int64 fsb_run_backfill(const FsbRunOptions *opts, TimestampTz start,
 							  TimestampTz stop);
 extern void fsb_lock_target(const FsbFeatureSet *fs);
+extern void fsb_run_open(FsbRun *run, const FsbRunOptions *opts,
+						 TimestampTz start, TimestampTz stop);
+extern void fsb_run_plan(FsbRun *run);
+extern void fsb_run_create_partitions(FsbRun *run);
+extern void fsb_run_queue_before(FsbRun *run);
+extern void fsb_run_check_not_emptied(const FsbRun *run, const FsbStep *step,
+									  int64 before, int64 after);
+extern void fsb_run_queue_after(FsbRun *run);
+extern void fsb_run_exchange(FsbRun *run);
+extern int64 fsb_run_record(FsbRun *run);
+extern void fsb_run_close(FsbRun *run);
 
 /* checks.c */
-typedef struct FsbChecks FsbChecks;
 extern FsbChecks *fsb_checks_parse(Jsonb *json, Relation target,
 								   const char *feature_set);
 extern void fsb_checks_run(const FsbChecks *checks, const FsbStep *step,
@@ -299,7 +332,13 @@ extern uint64 fsb_slice_dest_rows(DestReceiver *dest);
 /* swap.c */
 extern Oid	fsb_swap_build(Relation target, const FsbStep *step,
 						   const FsbSource *src, const FsbFeatureSet *fs,
+						   const char *name, bool with_indexes,
 						   int64 *rows_before, int64 *rows_after);
+extern FsbSource *fsb_swap_heap_source(Relation target,
+									   const FsbFeatureSet *fs, Oid heap);
+extern void fsb_swap_copy_in(Relation target, const FsbStep *step,
+							 const FsbFeatureSet *fs, Oid transient,
+							 int64 *deleted, int64 *inserted);
 extern void fsb_swap_exchange_all(Relation target, const FsbPlan *plan,
 								  const FsbFeatureSet *fs, const Oid *transients,
 								  FsbStepResult *results);
