@@ -22,6 +22,14 @@ OBJS = \
 	src/replace.o \
 	src/swap.o \
 	src/execute.o \
+	src/catalog_stage.o \
+	src/stage_mark.o \
+	src/stage_build.o \
+	src/stage.o \
+	src/publish.o \
+	src/stage_control.o \
+	src/stage_shmem.o \
+	src/stage_worker.o \
 	src/shmem.o \
 	src/redis_sink.o \
 	src/queue.o \

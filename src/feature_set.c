@@ -398,6 +398,7 @@ fs_drop_feature_set(PG_FUNCTION_ARGS)
 				 errmsg("must be the role that registered feature set \"%s\" to drop it",
 						fs->name),
 				 errdetail("Its table no longer exists.")));
+	fsb_stage_forget_runs(fs->name);
 	(void) fsb_catalog_delete(fs->name);
 	unschedule_catchup(fs->name);
 	PG_RETURN_VOID();

@@ -127,6 +127,7 @@ extern char *fsb_redis_password_file;
 extern int	fsb_redis_timeout;
 extern int	fsb_online_batch_size;
 extern int	fsb_online_naptime;
+extern int	fsb_max_stage_workers;
 extern void fsb_guc_init(void);
 
 /* shmem.c */
@@ -138,6 +139,13 @@ extern void fsb_worker_set_redis_state(const char *state);
 
 /* worker.c */
 extern void fsb_worker_register(void);
+
+/* stage_shmem.c and stage_worker.c: what the rest needs of staged runs */
+extern Size fsb_stage_shmem_size(void);
+extern void fsb_stage_shmem_init(void);
+extern void fsb_stage_launcher_register(void);
+extern void fsb_stage_xact_end(bool commit);
+extern void fsb_stage_forget_runs(const char *feature_set);
 
 /* queue.c */
 extern void fsb_queue_touched(Relation target, const FsbFeatureSet *fs,
