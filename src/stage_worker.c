@@ -88,8 +88,8 @@ typedef struct FsbStageWorkerArgs
 } FsbStageWorkerArgs;
 
 /* Runs to start and to stop when the current transaction commits. */
-static List *launch_at_commit = NIL;	/* of FsbRunRef */
-static List *signal_at_commit = NIL;	/* of FsbRunRef (run_by unused) */
+static List *launch_at_commit = NIL;	/* of FsbAtCommit */
+static List *signal_at_commit = NIL;	/* of FsbAtCommit (run_by unused) */
 
 /* Fills a worker's registration, with its arguments. */
 static void
@@ -144,15 +144,76 @@ fsb_stage_start_coordinator(Oid dbid, Oid role, int64 run_id)
 	return RegisterDynamicBackgroundWorker(&worker, NULL);
 }
 
+/* What remember() keeps: the run, and the subtransaction that asked. */
+typedef struct FsbAtCommit
+{
+	FsbRunRef	ref;
+	int			nest_level;
+} FsbAtCommit;
+
+/* Forgets what an aborted subtransaction asked for. */
+static List *
+forget_aborted(List *list, int nest_level)
+{
+	List	   *kept = NIL;
+	ListCell   *lc;
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+	foreach(lc, list)
+	{
+		FsbAtCommit *entry = lfirst(lc);
+
+		if (entry->nest_level >= nest_level)
+			pfree(entry);
+		else
+			kept = lappend(kept, entry);
+	}
+	list_free(list);
+	MemoryContextSwitchTo(old);
+	return kept;
+}
+
+static void
+stage_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					   SubTransactionId parentSubid, void *arg)
+{
+	if (event != SUBXACT_EVENT_ABORT_SUB)
+		return;
+	launch_at_commit = forget_aborted(launch_at_commit, GetCurrentTransactionNestLevel());
+	signal_at_commit = forget_aborted(signal_at_commit, GetCurrentTransactionNestLevel());
+}
+
+/*
+ * A prepared transaction commits later, in another session: nothing would
+ * start or stop its runs' workers then.
+ */
+static void
+stage_xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_PRE_PREPARE &&
+		(launch_at_commit != NIL || signal_at_commit != NIL))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot PREPARE a transaction that staged, resumed or cancelled a staged run")));
+}
+
 static void
 remember(List **list, int64 run_id, Oid role)
 {
+	static bool callbacks = false;
 	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-	FsbRunRef  *ref = palloc(sizeof(FsbRunRef));
+	FsbAtCommit *entry = palloc(sizeof(FsbAtCommit));
 
-	ref->run_id = run_id;
-	ref->run_by = role;
-	*list = lappend(*list, ref);
+	if (!callbacks)
+	{
+		RegisterXactCallback(stage_xact_callback, NULL);
+		RegisterSubXactCallback(stage_subxact_callback, NULL);
+		callbacks = true;
+	}
+	entry->ref.run_id = run_id;
+	entry->ref.run_by = role;
+	entry->nest_level = GetCurrentTransactionNestLevel();
+	*list = lappend(*list, entry);
 	MemoryContextSwitchTo(old);
 }
 
@@ -182,10 +243,10 @@ fsb_stage_xact_end(bool commit)
 	if (commit)
 	{
 		foreach(lc, signal_at_commit)
-			fsb_stage_signal_run(MyDatabaseId, ((FsbRunRef *) lfirst(lc))->run_id);
+			fsb_stage_signal_run(MyDatabaseId, ((FsbAtCommit *) lfirst(lc))->ref.run_id);
 		foreach(lc, launch_at_commit)
 		{
-			FsbRunRef  *ref = lfirst(lc);
+			FsbRunRef  *ref = &((FsbAtCommit *) lfirst(lc))->ref;
 
 			if (!fsb_stage_start_coordinator(MyDatabaseId, ref->run_by, ref->run_id))
 				ereport(WARNING,
