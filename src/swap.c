@@ -439,9 +439,12 @@ lock_partitions(const Oid *partitions, int n, bool *locked)
 	/*
 	 * The new heaps and indexes wrote much WAL, some of it not yet flushed:
 	 * flush it now, so that the commit, which readers will wait for, has
-	 * little left to flush.
+	 * little left to flush.  (Up to the end of our last record: the insert
+	 * position can lie past the end of the WAL generated so far, at a page
+	 * boundary, which XLogFlush() refuses.)
 	 */
-	XLogFlush(GetXLogInsertRecPtr());
+	if (!XLogRecPtrIsInvalid(XactLastRecEnd))
+		XLogFlush(XactLastRecEnd);
 
 	for (;;)
 	{
