@@ -40,7 +40,7 @@ OBJS = \
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
 EXTRA_CLEAN = sql/$(EXTENSION)--$(EXTVERSION).sql
 
-REGRESS = 01_install 02_feature_sets 03_plan 04_backfill 05_errors
+REGRESS = 01_install 02_feature_sets 03_plan 04_backfill 05_errors 06_staged
 REGRESS_OPTS = --dbname=fsb_regression
 # Isolation specs as pgvector lays them out: test/specs/*.spec, their outputs
 # in test/expected/; run by make installcheck after the regression tests.

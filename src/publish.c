@@ -143,8 +143,8 @@ check_slices(const FsbRun *run, const FsbStagedRun *sr, const FsbSlice *slices,
 					 errhint("Resume the run with fs_backfill_resume(" INT64_FORMAT ") to stage it again, or cancel it.",
 							 sr->run_id)));
 		if (fsb_stage_mark_written(part, mark + 1))
-			appendStringInfo(&written, "%s%s", nwritten++ > 0 ? ", " : "",
-							 quote_identifier(RelationGetRelationName(part)));
+			appendStringInfo(&written, "%s\"%s\"", nwritten++ > 0 ? ", " : "",
+							 RelationGetRelationName(part));
 		table_close(part, NoLock);
 	}
 	if (nwritten > 0)
@@ -154,8 +154,34 @@ check_slices(const FsbRun *run, const FsbStagedRun *sr, const FsbSlice *slices,
 							   "partitions %s of feature set \"%s\" were written since staged run " INT64_FORMAT " staged them",
 							   nwritten, written.data, run->fs->name, sr->run_id),
 				 errdetail("Publishing would discard what was written."),
-				 errhint("Resume the run with fs_backfill_resume(" INT64_FORMAT ") to stage them again, or cancel it.",
+				 errhint("Resume the run with fs_backfill_resume(" INT64_FORMAT ") to stage what was written again, or cancel it.",
 						 sr->run_id)));
+}
+
+/* Says why a run whose status is not the one publish wants cannot be. */
+static void
+refuse_status(const FsbStagedRun *sr)
+{
+	if (strcmp(sr->status, "succeeded") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("staged run " INT64_FORMAT " is published already", sr->run_id)));
+	if (strcmp(sr->status, "cancelled") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("staged run " INT64_FORMAT " was cancelled", sr->run_id),
+				 errhint("Stage the interval again.")));
+	if (strcmp(sr->status, "failed") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("staged run " INT64_FORMAT " failed", sr->run_id),
+				 errhint("fs_backfill.run_slices says why; fs_backfill_resume(" INT64_FORMAT ") builds its unstaged slices again.",
+						 sr->run_id)));
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("staged run " INT64_FORMAT " is %s, not staged", sr->run_id, sr->status),
+			 errhint("fs_backfill_wait(" INT64_FORMAT ") waits until its slices are staged.",
+					 sr->run_id)));
 }
 
 /*
@@ -175,13 +201,7 @@ fsb_publish_run(int64 run_id, bool from_worker)
 	int			nslices;
 
 	if (strcmp(sr->status, expected) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("staged run " INT64_FORMAT " is %s, not staged", run_id, sr->status),
-				 strcmp(sr->status, "staging") == 0 ?
-				 errhint("Wait for its slices with fs_backfill_wait(" INT64_FORMAT ").", run_id) :
-				 strcmp(sr->status, "failed") == 0 ?
-				 errhint("Resume it with fs_backfill_resume(" INT64_FORMAT ").", run_id) : 0));
+		refuse_status(sr);
 
 	memset(&opts, 0, sizeof(opts));
 	opts.feature_set = sr->feature_set;
