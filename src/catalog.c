@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * catalog.c
- *	  Every SPI read and write of the fs_backfill.* tables.
+ *	  Every SPI read and write of the fs_backfill.* tables, but the online
+ *	  queue's (catalog_queue.c).
  *
  * Each function connects to SPI, runs its fixed statements as the extension
  * owner with a pinned search_path (guard.c), copies what it returns into the
@@ -271,6 +272,60 @@ fsb_catalog_delete(const char *name)
 				 1, types, values, NULL, SPI_OK_DELETE);
 	fsb_owner_spi_end(&saved);
 	return found;
+}
+
+/*
+ * The succeeded runs of a feature set, in run order, as catch-up's watermark
+ * reads them: each run's interval and whether it was a reset.  Returns an
+ * array of *nruns, in the caller's memory context.
+ */
+FsbRunSpan *
+fsb_catalog_succeeded_runs(const char *feature_set, int *nruns)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	FsbSavedUser saved;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(feature_set)};
+	FsbRunSpan *runs;
+
+	fsb_owner_spi_begin(&saved);
+	fsb_spi_exec("SELECT start_time, stop_time, reset FROM fs_backfill.runs"
+				 " WHERE feature_set = $1 AND status = 'succeeded' ORDER BY run_id",
+				 1, types, values, NULL, SPI_OK_SELECT);
+	*nruns = (int) SPI_processed;
+	runs = MemoryContextAlloc(cxt, sizeof(FsbRunSpan) * Max(*nruns, 1));
+	for (int i = 0; i < *nruns; i++)
+	{
+		HeapTuple	row = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+
+		runs[i].start = DatumGetTimestampTz(SPI_getbinval(row, desc, 1, &isnull));
+		runs[i].stop = DatumGetTimestampTz(SPI_getbinval(row, desc, 2, &isnull));
+		runs[i].reset = DatumGetBool(SPI_getbinval(row, desc, 3, &isnull));
+	}
+	fsb_owner_spi_end(&saved);
+	return runs;
+}
+
+/*
+ * The online feature sets' names, in name order, in the current memory
+ * context.  Caller is in a transaction, connected to SPI (the online worker,
+ * resyncing); the names are read as the extension owner.
+ */
+List *
+fsb_catalog_online_set_names(void)
+{
+	List	   *names = NIL;
+	FsbSavedUser saved;
+
+	fsb_become_user(fsb_extension_owner(), &saved);
+	fsb_spi_exec("SELECT name FROM fs_backfill.feature_sets WHERE online ORDER BY name",
+				 0, NULL, NULL, NULL, SPI_OK_SELECT);
+	fsb_restore_user(&saved);
+	for (uint64 i = 0; i < SPI_processed; i++)
+		names = lappend(names, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+	return names;
 }
 
 /*
