@@ -244,6 +244,22 @@ typedef struct FsbRunSpan
 extern FsbRunSpan *fsb_catalog_succeeded_runs(const char *feature_set,
 											  int *nruns);
 extern List *fsb_catalog_online_set_names(void);
+
+/* A feature set's settings, as registered or as altered (unchecked). */
+typedef struct FsbSettings
+{
+	FsbFeatureSet fs;			/* name, target, time column, source, ... */
+	struct ArrayType *entities; /* entity_columns, unchecked */
+	bool		online;
+	Datum		online_ttl;		/* interval, unless online_ttl_null */
+	bool		online_ttl_null;
+	Jsonb	   *checks;
+	Interval   *catchup_delay;
+	int32		reprocess_partitions;
+} FsbSettings;
+
+extern void fsb_catalog_merge_settings(const FsbFeatureSet *current,
+									   Jsonb *settings, FsbSettings *set);
 extern void fsb_catalog_apply_profile(const char *profile);
 extern int64 fsb_catalog_next_run_id(void);
 extern int64 fsb_catalog_record_run(const FsbPlan *plan, const FsbRunInfo *run,
