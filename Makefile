@@ -11,6 +11,7 @@ OBJS = \
 	src/privilege.o \
 	src/timearg.o \
 	src/catalog.o \
+	src/catalog_queue.o \
 	src/source.o \
 	src/partition.o \
 	src/feature_set.o \

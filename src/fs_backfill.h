@@ -196,6 +196,24 @@ extern void fsb_check_row_time(TimestampTz t, bool isnull,
 							   TimestampTz slice_start, TimestampTz slice_stop,
 							   const char *feature_set);
 
+/* catalog_queue.c: the statements on fs_backfill.online_queue */
+typedef struct FsbQueueEntry
+{
+	int64		id;
+	char	   *feature_set;
+	Datum		entity;			/* text[] */
+	char	   *guard;
+	TransactionId queued_by;	/* the transaction that queued it */
+} FsbQueueEntry;
+
+extern int64 fsb_catalog_queue_insert(const char *feature_set,
+									  const char *guard, int64 run_marker,
+									  int nkeys, const Datum *keys);
+extern int64 fsb_catalog_queue_seal(const char *feature_set, int64 run_id);
+extern int	fsb_catalog_queue_claim(int limit, int64 after, Datum skipped,
+									FsbQueueEntry *entries);
+extern bool fsb_catalog_queue_truncate_empty(void);
+
 /* catalog.c */
 typedef struct FsbStepResult
 {
@@ -223,6 +241,34 @@ extern void fsb_catalog_store(const FsbFeatureSet *fs, bool online,
 							  Datum checks, Datum catchup_delay,
 							  int32 reprocess_partitions, bool replace);
 extern bool fsb_catalog_delete(const char *name);
+
+/* a succeeded run's interval, for catch-up's watermark */
+typedef struct FsbRunSpan
+{
+	TimestampTz start;
+	TimestampTz stop;
+	bool		reset;
+} FsbRunSpan;
+
+extern FsbRunSpan *fsb_catalog_succeeded_runs(const char *feature_set,
+											  int *nruns);
+extern List *fsb_catalog_online_set_names(void);
+
+/* A feature set's settings, as registered or as altered (unchecked). */
+typedef struct FsbSettings
+{
+	FsbFeatureSet fs;			/* name, target, time column, source, ... */
+	struct ArrayType *entities; /* entity_columns, unchecked */
+	bool		online;
+	Datum		online_ttl;		/* interval, unless online_ttl_null */
+	bool		online_ttl_null;
+	Jsonb	   *checks;
+	Interval   *catchup_delay;
+	int32		reprocess_partitions;
+} FsbSettings;
+
+extern void fsb_catalog_merge_settings(const FsbFeatureSet *current,
+									   Jsonb *settings, FsbSettings *set);
 extern void fsb_catalog_apply_profile(const char *profile);
 extern int64 fsb_catalog_next_run_id(void);
 extern int64 fsb_catalog_record_run(const FsbPlan *plan, const FsbRunInfo *run,
