@@ -87,3 +87,5 @@ bench: deps
 	FSB_PG_OPTS="$(BENCH_PG_OPTS)" test/with_cluster.sh bench/online.sh
 	FSB_PG_OPTS="$(BENCH_PG_OPTS)" test/with_cluster.sh bench/lock_hold.sh
 	ONLINE=true FSB_PG_OPTS="$(BENCH_PG_OPTS)" test/with_cluster.sh bench/lock_hold.sh
+	STAGED=true FSB_PG_OPTS="$(BENCH_PG_OPTS)" test/with_cluster.sh bench/lock_hold.sh
+	FSB_PG_OPTS="$(BENCH_PG_OPTS)" test/with_cluster.sh bench/staged.sh
