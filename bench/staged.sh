@@ -98,19 +98,20 @@ CHECKPOINT;
 SQL
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+: > "$tmp/samples"
 big_run=$(q -At -c "SELECT fs_backfill_stage('big', '2025-03-01', (date '2025-03-01' + $BIG_DAYS - 1)::text, parallel => 2, allow_empty => true)")
 t0=$(now)
 # sample: builder pids and RSS, and the oldest open transaction of any stage worker
 while :; do
     status=$(q -At -c "SELECT status FROM fs_backfill.runs WHERE run_id = $big_run")
     case $status in succeeded|failed|cancelled) break ;; esac
-    q -At -F ' ' -c "SELECT pid, backend_type, coalesce(extract(epoch FROM clock_timestamp() - xact_start), 0)
+    q -At -F ' ' -c "SELECT pid, replace(backend_type, ' ', '_'), coalesce(extract(epoch FROM clock_timestamp() - xact_start), 0)
                       FROM pg_stat_activity
                      WHERE backend_type IN ('fs_backfill slice builder', 'fs_backfill stage coordinator')" \
         > "$tmp/sample" || true
     while read -r pid type age; do
         rss=$(ps -o rss= -p "$pid" 2>/dev/null | tr -d ' ' || true)
-        echo "$pid ${type// /_} ${rss:-0} $age" >> "$tmp/samples"
+        echo "$pid $type ${rss:-0} $age" >> "$tmp/samples"
     done < "$tmp/sample"
     sleep 0.2
 done
