@@ -554,3 +554,40 @@ fsb_catalog_run_status_now(int64 run_id, bool *manual)
 	SPI_finish();
 	return status;
 }
+
+/*
+ * The first staged run of a feature set still under way (staging, staged,
+ * publishing or failed) whose interval overlaps [start, stop) (any, for a
+ * reset, and a reset run overlaps all), and its status; 0 when none.
+ */
+int64
+fsb_catalog_overlapping_run(const char *feature_set, TimestampTz start,
+							TimestampTz stop, bool reset, char **status)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	FsbSavedUser saved;
+	Oid			types[4] = {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, BOOLOID};
+	Datum		values[4];
+	int64		other = 0;
+	bool		isnull;
+
+	values[0] = CStringGetTextDatum(feature_set);
+	values[1] = TimestampTzGetDatum(start);
+	values[2] = TimestampTzGetDatum(stop);
+	values[3] = BoolGetDatum(reset);
+	fsb_owner_spi_begin(&saved);
+	fsb_spi_exec("SELECT r.run_id, r.status FROM fs_backfill.runs r"
+				 " JOIN fs_backfill.staged_runs s USING (run_id)"
+				 " WHERE r.feature_set = $1"
+				 " AND r.status IN ('staging', 'staged', 'publishing', 'failed')"
+				 " AND ($4 OR r.reset OR r.start_time < $3 AND $2 < r.stop_time)"
+				 " ORDER BY r.run_id LIMIT 1",
+				 4, types, values, NULL, SPI_OK_SELECT);
+	if (SPI_processed == 1)
+	{
+		other = DatumGetInt64(get_datum(0, 1, &isnull));
+		*status = MemoryContextStrdup(cxt, get_text(0, 2));
+	}
+	fsb_owner_spi_end(&saved);
+	return other;
+}

@@ -29,8 +29,6 @@
 
 #include "access/htup_details.h"
 #include "catalog/pg_authid.h"
-#include "catalog/pg_type.h"
-#include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "postmaster/postmaster.h"
@@ -86,33 +84,11 @@ check_can_login(Oid role)
 static void
 check_no_overlap(const FsbRun *run)
 {
-	FsbSavedUser saved;
-	Oid			types[4] = {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, BOOLOID};
-	Datum		values[4];
-	int64		other = 0;
 	char	   *status = NULL;
-	bool		isnull;
+	int64		other = fsb_catalog_overlapping_run(run->fs->name, run->start,
+													run->stop, run->opts->reset,
+													&status);
 
-	values[0] = CStringGetTextDatum(run->fs->name);
-	values[1] = TimestampTzGetDatum(run->start);
-	values[2] = TimestampTzGetDatum(run->stop);
-	values[3] = BoolGetDatum(run->opts->reset);
-	fsb_owner_spi_begin(&saved);
-	fsb_spi_exec("SELECT run_id, status FROM fs_backfill.runs r"
-				 " WHERE feature_set = $1"
-				 " AND status IN ('staging', 'staged', 'publishing', 'failed')"
-				 " AND EXISTS (SELECT FROM fs_backfill.staged_runs s"
-				 " WHERE s.run_id = r.run_id)"
-				 " AND ($4 OR reset OR start_time < $3 AND $2 < stop_time)"
-				 " ORDER BY run_id LIMIT 1",
-				 4, types, values, NULL, SPI_OK_SELECT);
-	if (SPI_processed == 1)
-	{
-		other = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-											SPI_tuptable->tupdesc, 1, &isnull));
-		status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-	}
-	fsb_owner_spi_end(&saved);
 	if (other != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_IN_USE),

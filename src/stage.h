@@ -93,6 +93,9 @@ extern void fsb_catalog_slices_published(int64 run_id);
 extern char *fsb_catalog_run_status_now(int64 run_id, bool *manual);
 extern List *fsb_catalog_runs_to_resume(void);
 extern List *fsb_catalog_active_runs(const char *feature_set);
+extern int64 fsb_catalog_overlapping_run(const char *feature_set,
+										 TimestampTz start, TimestampTz stop,
+										 bool reset, char **status);
 
 /* stage.c */
 extern void fsb_stage_drop_staged(int64 run_id, const FsbSlice *slice);
