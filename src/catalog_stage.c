@@ -412,36 +412,35 @@ fsb_catalog_slice_reset(int64 run_id, int slice, bool keep_attempts)
 	fsb_owner_spi_end(&saved);
 }
 
-/* A published run's slices: what they staged is gone. */
-void
-fsb_catalog_slices_published(int64 run_id)
+/* Runs one statement of ours on the run whose id is $1. */
+static void
+exec_for_run(const char *sql, int64 run_id)
 {
 	FsbSavedUser saved;
 	Oid			types[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(run_id)};
 
 	fsb_owner_spi_begin(&saved);
-	fsb_spi_exec("UPDATE fs_backfill.run_slices SET staged_relation = NULL,"
-				 " stage_mark = NULL WHERE run_id = $1",
-				 1, types, values, NULL, SPI_OK_UPDATE);
+	fsb_spi_exec(sql, 1, types, values, NULL, SPI_OK_UPDATE);
 	fsb_owner_spi_end(&saved);
+}
+
+/* A published run's slices: what they staged is gone. */
+void
+fsb_catalog_slices_published(int64 run_id)
+{
+	exec_for_run("UPDATE fs_backfill.run_slices SET staged_relation = NULL,"
+				 " stage_mark = NULL WHERE run_id = $1", run_id);
 }
 
 /* Marks every slice of a cancelled run cancelled; the caller drops them. */
 void
 fsb_catalog_slices_cancel(int64 run_id)
 {
-	FsbSavedUser saved;
-	Oid			types[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(run_id)};
-
-	fsb_owner_spi_begin(&saved);
-	fsb_spi_exec("UPDATE fs_backfill.run_slices SET status = 'cancelled',"
+	exec_for_run("UPDATE fs_backfill.run_slices SET status = 'cancelled',"
 				 " staged_relation = NULL, stage_mark = NULL,"
 				 " finished_at = coalesce(finished_at, clock_timestamp())"
-				 " WHERE run_id = $1",
-				 1, types, values, NULL, SPI_OK_UPDATE);
-	fsb_owner_spi_end(&saved);
+				 " WHERE run_id = $1", run_id);
 }
 
 /* The (run id, role) pairs of the last SPI result, in "cxt". */
