@@ -65,6 +65,32 @@ SELECT slice, status, attempts FROM fs_backfill.run_slices WHERE run_id = :run;
 SELECT fs_backfill_publish(:run);
 SELECT count(*) FROM sg_users WHERE user_id = 99;
 
+-- a run staged in a savepoint starts with the transaction, even after a
+-- sibling savepoint rolled back; waiting for it before the commit is refused
+BEGIN;
+SAVEPOINT a;
+SELECT fs_backfill_stage('sg', '2025-03-06', '2025-03-06', publish => 'manual') AS run \gset
+RELEASE SAVEPOINT a;
+SAVEPOINT b;
+SELECT 1 / 0;
+ROLLBACK TO SAVEPOINT b;
+SELECT fs_backfill_wait(:run);
+ROLLBACK TO SAVEPOINT b;
+COMMIT;
+SELECT fs_backfill_wait(:run, '60 s');
+-- a partition detached after staging is not published into
+ALTER TABLE sg_users DETACH PARTITION sg_users_p20250306;
+SELECT fs_backfill_publish(:run);
+ALTER TABLE sg_users ATTACH PARTITION sg_users_p20250306
+    FOR VALUES FROM ('2025-03-06 00:00+00') TO ('2025-03-07 00:00+00');
+-- only the role that staged a run may resume it
+CREATE ROLE fsb_regress_other LOGIN;
+SET ROLE fsb_regress_other;
+SELECT fs_backfill_resume(:run);
+RESET ROLE;
+DROP ROLE fsb_regress_other;
+SELECT fs_backfill_cancel(:run);
+
 -- cancel drops what was staged
 SELECT fs_backfill_stage('sg', '2025-03-06', '2025-03-07', publish => 'manual') AS run \gset
 SELECT fs_backfill_wait(:run);

@@ -118,7 +118,8 @@ CREATE TABLE fs_backfill.run_slices (
 	status			text NOT NULL DEFAULT 'pending'
 		CHECK (status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'building',
 			'staged', 'failed', 'cancelled'])),
-	attempts		integer NOT NULL DEFAULT 0,
+	attempts		integer NOT NULL DEFAULT 0,	-- since staged or resumed
+	builds			integer NOT NULL DEFAULT 0,	-- ever
 	rows_before		bigint,
 	rows			bigint,
 	error			text,
@@ -161,7 +162,8 @@ SELECT pg_catalog.pg_extension_config_dump('fs_backfill.resource_profiles',
 	$$WHERE name NOT IN ('small', 'medium', 'large')$$);
 -- Runs under way are not: what they staged is not dumped either.
 SELECT pg_catalog.pg_extension_config_dump('fs_backfill.runs',
-	$$WHERE status IN ('succeeded', 'failed', 'cancelled')$$);
+	$$WHERE status IN ('succeeded', 'cancelled')
+	     OR status = 'failed' AND run_id NOT IN (SELECT run_id FROM fs_backfill.staged_runs)$$);
 SELECT pg_catalog.pg_extension_config_dump('fs_backfill.runs_run_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('fs_backfill.run_partitions', '');
 SELECT pg_catalog.pg_extension_config_dump('fs_backfill.online_queue', '');

@@ -212,7 +212,7 @@ fsb_catalog_slices(int64 run_id, int *nslices)
 	fsb_owner_spi_begin(&saved);
 	fsb_spi_exec("SELECT slice, partition, slice_start, slice_stop, strategy,"
 				 " status, attempts, rows_before, rows, staged_relation,"
-				 " stage_mark"
+				 " stage_mark, builds"
 				 " FROM fs_backfill.run_slices WHERE run_id = $1 ORDER BY slice",
 				 1, types, values, NULL, SPI_OK_SELECT);
 	*nslices = (int) SPI_processed;
@@ -240,6 +240,7 @@ fsb_catalog_slices(int64 run_id, int *nslices)
 		s->staged = DatumGetObjectId(get_datum(i, 10, &isnull));
 		if (isnull)
 			s->staged = InvalidOid;
+		s->builds = DatumGetInt32(get_datum(i, 12, &isnull));
 		text = get_text(i, 11);
 		old = MemoryContextSwitchTo(cxt);
 		s->mark = text ? pstrdup(text) : NULL;
@@ -250,34 +251,43 @@ fsb_catalog_slices(int64 run_id, int *nslices)
 }
 
 /*
- * Sets a run's status; a final one (succeeded, failed, cancelled) also sets
- * its finish time, and a failure its error.
+ * Moves a run from status "from" to "to"; a final one (succeeded, failed,
+ * cancelled) also sets its finish time, and a failure its error.  False,
+ * changing nothing, when the run is not in "from" (any more).
  */
-void
-fsb_catalog_run_status(int64 run_id, const char *status, const char *error)
+bool
+fsb_catalog_run_status(int64 run_id, const char *from, const char *to,
+					   const char *error)
 {
 	FsbSavedUser saved;
-	Oid			types[3] = {INT8OID, TEXTOID, TEXTOID};
-	Datum		values[3];
-	char		nulls[3] = {' ', ' ', error ? ' ' : 'n'};
+	Oid			types[4] = {INT8OID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', error ? ' ' : 'n', ' '};
+	bool		moved;
 
 	values[0] = Int64GetDatum(run_id);
-	values[1] = CStringGetTextDatum(status);
+	values[1] = CStringGetTextDatum(to);
 	values[2] = error ? CStringGetTextDatum(error) : (Datum) 0;
+	values[3] = CStringGetTextDatum(from);
 	fsb_owner_spi_begin(&saved);
 	fsb_spi_exec("UPDATE fs_backfill.runs SET status = $2,"
 				 " finished_at = CASE WHEN $2 IN ('succeeded', 'failed', 'cancelled')"
 				 " THEN clock_timestamp() END"
-				 " WHERE run_id = $1",
-				 3, types, values, nulls, SPI_OK_UPDATE);
-	fsb_spi_exec("UPDATE fs_backfill.staged_runs SET error = $3 WHERE run_id = $1",
-				 3, types, values, nulls, SPI_OK_UPDATE);
+				 " WHERE run_id = $1 AND status = $4",
+				 4, types, values, nulls, SPI_OK_UPDATE);
+	moved = SPI_processed == 1;
+	if (moved)
+		fsb_spi_exec("UPDATE fs_backfill.staged_runs SET error = $3 WHERE run_id = $1",
+					 3, types, values, nulls, SPI_OK_UPDATE);
 	fsb_owner_spi_end(&saved);
+	return moved;
 }
 
 /*
  * A builder takes a pending slice of a run that is staging: status
- * 'building', one more attempt.  Returns the attempt's number, or 0 when the
+ * 'building', one more attempt and one more build.  Returns the build's
+ * number (never reused: resume counts attempts from zero again, not
+ * builds), which tells this builder's records from another's; 0 when the
  * slice is not there to take.
  */
 int
@@ -291,12 +301,12 @@ fsb_catalog_slice_begin(int64 run_id, int slice)
 
 	fsb_owner_spi_begin(&saved);
 	fsb_spi_exec("UPDATE fs_backfill.run_slices s SET status = 'building',"
-				 " attempts = attempts + 1, started_at = clock_timestamp(),"
-				 " finished_at = NULL"
+				 " attempts = attempts + 1, builds = builds + 1,"
+				 " started_at = clock_timestamp(), finished_at = NULL"
 				 " FROM fs_backfill.runs r"
 				 " WHERE s.run_id = $1 AND s.slice = $2 AND s.status = 'pending'"
 				 " AND r.run_id = s.run_id AND r.status = 'staging'"
-				 " RETURNING s.attempts",
+				 " RETURNING s.builds",
 				 2, types, values, NULL, SPI_OK_UPDATE_RETURNING);
 	if (SPI_processed == 1)
 		attempt = DatumGetInt32(get_datum(0, 1, &isnull));
@@ -305,14 +315,14 @@ fsb_catalog_slice_begin(int64 run_id, int slice)
 }
 
 /*
- * Records attempt "attempt" of a slice as staged, if its run is still
- * staging and the slice still that attempt's: the run's row is locked FOR
+ * Records build "build" of a slice as staged, if its run is still staging
+ * and the slice still that build's: the run's row is locked FOR
  * SHARE first, so that a cancel either waits for this commit (and then drops
  * what it staged) or has committed already (and this refuses).  False when
  * the slice is no longer this attempt's to record.
  */
 bool
-fsb_catalog_slice_staged(int64 run_id, const FsbSlice *slice, int attempt)
+fsb_catalog_slice_staged(int64 run_id, const FsbSlice *slice, int build)
 {
 	FsbSavedUser saved;
 	Oid			types[7] = {INT8OID, INT4OID, INT8OID, INT8OID, REGCLASSOID,
@@ -326,7 +336,7 @@ fsb_catalog_slice_staged(int64 run_id, const FsbSlice *slice, int attempt)
 	values[3] = Int64GetDatum(slice->rows);
 	values[4] = ObjectIdGetDatum(slice->staged);
 	values[5] = CStringGetTextDatum(slice->mark);
-	values[6] = Int32GetDatum(attempt);
+	values[6] = Int32GetDatum(build);
 	fsb_owner_spi_begin(&saved);
 	fsb_spi_exec("SELECT FROM fs_backfill.runs WHERE run_id = $1"
 				 " AND status = 'staging' FOR SHARE",
@@ -337,7 +347,7 @@ fsb_catalog_slice_staged(int64 run_id, const FsbSlice *slice, int attempt)
 					 " rows_before = $3, rows = $4, staged_relation = $5,"
 					 " stage_mark = $6, error = NULL, finished_at = clock_timestamp()"
 					 " WHERE run_id = $1 AND slice = $2 AND status = 'building'"
-					 " AND attempts = $7",
+					 " AND builds = $7",
 					 7, types, values, NULL, SPI_OK_UPDATE);
 		recorded = SPI_processed == 1;
 	}
@@ -346,12 +356,12 @@ fsb_catalog_slice_staged(int64 run_id, const FsbSlice *slice, int attempt)
 }
 
 /*
- * Records a failed attempt of a slice (attempt 0: whichever is building).
+ * Records a failed build of a slice (build 0: whichever is building).
  * A transient error makes it pending again while it has attempts left
  * (retries + 1 in all); otherwise the slice fails, and its run with it.
  */
 void
-fsb_catalog_slice_failed(int64 run_id, int slice, int attempt,
+fsb_catalog_slice_failed(int64 run_id, int slice, int build,
 						 const char *error, bool transient)
 {
 	FsbSavedUser saved;
@@ -363,7 +373,7 @@ fsb_catalog_slice_failed(int64 run_id, int slice, int attempt,
 	values[1] = Int32GetDatum(slice);
 	values[2] = CStringGetTextDatum(error);
 	values[3] = BoolGetDatum(transient);
-	values[4] = Int32GetDatum(attempt);
+	values[4] = Int32GetDatum(build);
 	fsb_owner_spi_begin(&saved);
 	fsb_spi_exec("UPDATE fs_backfill.run_slices s SET error = $3,"
 				 " finished_at = clock_timestamp(),"
@@ -371,7 +381,7 @@ fsb_catalog_slice_failed(int64 run_id, int slice, int attempt,
 				 " THEN 'pending' ELSE 'failed' END"
 				 " FROM fs_backfill.staged_runs o"
 				 " WHERE s.run_id = $1 AND s.slice = $2 AND s.status = 'building'"
-				 " AND ($5 = 0 OR s.attempts = $5) AND o.run_id = s.run_id"
+				 " AND ($5 = 0 OR s.builds = $5) AND o.run_id = s.run_id"
 				 " RETURNING s.status = 'failed'",
 				 5, types, values, NULL, SPI_OK_UPDATE_RETURNING);
 	if (SPI_processed == 1 && DatumGetBool(get_datum(0, 1, &isnull)))
@@ -464,11 +474,7 @@ run_refs(MemoryContext cxt)
 	return refs;
 }
 
-/*
- * After a restart: the runs that were staging or publishing, whose slices
- * that were building when the server stopped are pending again (that
- * attempt counted).
- */
+/* The runs that are staging or publishing. */
 List *
 fsb_catalog_runs_to_resume(void)
 {
@@ -477,10 +483,6 @@ fsb_catalog_runs_to_resume(void)
 	List	   *runs;
 
 	fsb_owner_spi_begin(&saved);
-	fsb_spi_exec("UPDATE fs_backfill.run_slices s SET status = 'pending'"
-				 " FROM fs_backfill.runs r WHERE r.run_id = s.run_id"
-				 " AND r.status IN ('staging', 'publishing') AND s.status = 'building'",
-				 0, NULL, NULL, NULL, SPI_OK_UPDATE);
 	fsb_spi_exec("SELECT r.run_id, s.run_by_oid FROM fs_backfill.runs r"
 				 " JOIN fs_backfill.staged_runs s USING (run_id)"
 				 " WHERE r.status IN ('staging', 'publishing') ORDER BY r.run_id",

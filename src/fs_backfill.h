@@ -387,6 +387,7 @@ extern Oid	fsb_swap_build(Relation target, const FsbStep *step,
 						   const FsbSource *src, const FsbFeatureSet *fs,
 						   const char *name, bool with_indexes,
 						   int64 *rows_before, int64 *rows_after);
+extern void fsb_swap_drop_heap(Oid heap);
 extern FsbSource *fsb_swap_heap_source(Relation target,
 									   const FsbFeatureSet *fs, Oid heap);
 extern void fsb_swap_copy_in(Relation target, const FsbStep *step,

@@ -138,8 +138,9 @@ check_slices(const FsbRun *run, const FsbStagedRun *sr, const FsbSlice *slices,
 			strncmp(slice->mark, fsb_stage_layout(part), mark - slice->mark) != 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("partition \"%s\" changed its columns, constraints or indexes since staged run " INT64_FORMAT " staged it",
+					 errmsg("partition \"%s\" changed since staged run " INT64_FORMAT " staged it",
 							RelationGetRelationName(part), sr->run_id),
+					 errdetail("Its parent, bound, columns, constraints or indexes are not those its slice was built for."),
 					 errhint("Resume the run with fs_backfill_resume(" INT64_FORMAT ") to stage it again, or cancel it.",
 							 sr->run_id)));
 		if (fsb_stage_mark_written(part, mark + 1))
@@ -203,6 +204,8 @@ fsb_publish_run(int64 run_id, bool from_worker)
 	if (strcmp(sr->status, expected) != 0)
 		refuse_status(sr);
 
+	/* the source is checked again as its stager's session read it */
+	fsb_stage_apply_settings(sr, GUC_ACTION_SAVE);
 	memset(&opts, 0, sizeof(opts));
 	opts.feature_set = sr->feature_set;
 	opts.reset = sr->reset;

@@ -24,6 +24,8 @@
 #ifndef FSB_STAGE_H
 #define FSB_STAGE_H
 
+#include "utils/guc.h"
+
 #include "fs_backfill.h"
 
 /* A staged run, as fs_backfill.runs and fs_backfill.staged_runs hold it. */
@@ -57,7 +59,8 @@ typedef struct FsbSlice
 	TimestampTz slice_stop;
 	FsbStrategy strategy;		/* how publish replaces it */
 	char		status[16];
-	int			attempts;
+	int			attempts;		/* since staged or resumed */
+	int			builds;			/* ever */
 	int64		rows_before;
 	int64		rows;
 	Oid			staged;			/* the staged relation, or InvalidOid */
@@ -80,12 +83,12 @@ typedef struct FsbRunRef
 extern void fsb_catalog_stage_run(const FsbRun *run, const FsbStagedRun *sr);
 extern FsbStagedRun *fsb_catalog_staged_run(int64 run_id, bool for_update);
 extern FsbSlice *fsb_catalog_slices(int64 run_id, int *nslices);
-extern void fsb_catalog_run_status(int64 run_id, const char *status,
-								   const char *error);
+extern bool fsb_catalog_run_status(int64 run_id, const char *from,
+								   const char *to, const char *error);
 extern int	fsb_catalog_slice_begin(int64 run_id, int slice);
 extern bool fsb_catalog_slice_staged(int64 run_id, const FsbSlice *slice,
-									 int attempt);
-extern void fsb_catalog_slice_failed(int64 run_id, int slice, int attempt,
+									 int build);
+extern void fsb_catalog_slice_failed(int64 run_id, int slice, int build,
 									 const char *error, bool transient);
 extern void fsb_catalog_slice_reset(int64 run_id, int slice, bool keep_attempts);
 extern void fsb_catalog_slices_cancel(int64 run_id);
@@ -115,15 +118,16 @@ extern bool fsb_stage_builder_alive(int64 run_id, int slice);
 /* stage_worker.c */
 extern bool fsb_stage_start_coordinator(Oid dbid, Oid role, int64 run_id);
 extern void fsb_stage_launch_at_commit(int64 run_id, Oid role);
+extern bool fsb_stage_launch_pending(int64 run_id);
 extern void fsb_stage_signal_at_commit(int64 run_id);
 
 /* stage_build.c */
 extern void fsb_stage_build_slice(const FsbStagedRun *sr, int slice_no,
-								  int attempt);
+								  int build);
 extern char *fsb_stage_layout(Relation part);
 extern Jsonb *fsb_stage_capture_settings(void);
 extern void fsb_stage_grant_select(Oid relid, Oid role);
-extern void fsb_stage_apply_settings(const FsbStagedRun *sr);
+extern void fsb_stage_apply_settings(const FsbStagedRun *sr, GucAction action);
 
 /* publish.c */
 extern void fsb_publish_run(int64 run_id, bool from_worker);

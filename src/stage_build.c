@@ -37,6 +37,7 @@
 #include "access/xact.h"
 #include "catalog/dependency.h"
 #include "catalog/indexing.h"
+#include "catalog/partition.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_extension.h"
 #include "commands/extension.h"
@@ -80,9 +81,12 @@ fsb_stage_capture_settings(void)
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(json.data)));
 }
 
-/* Sets, for this session, the settings the run's stager had. */
+/*
+ * Sets the settings the run's stager had: for the session (GUC_ACTION_SET),
+ * or until the current GUC nest level ends (GUC_ACTION_SAVE).
+ */
 void
-fsb_stage_apply_settings(const FsbStagedRun *sr)
+fsb_stage_apply_settings(const FsbStagedRun *sr, GucAction action)
 {
 	for (int i = 0; i < lengthof(stage_settings); i++)
 	{
@@ -97,17 +101,20 @@ fsb_stage_apply_settings(const FsbStagedRun *sr)
 			continue;
 		(void) set_config_option(stage_settings[i],
 								 pnstrdup(value->val.string.val, value->val.string.len),
-								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SET,
+								 PGC_USERSET, PGC_S_SESSION, action,
 								 true, 0, false);
 	}
 }
 
 /*
- * A digest of what a staged slice depends on in its partition: persistence,
- * columns (name, type, typmod, NOT NULL, dropped, collation), CHECK
- * constraints and indexes.  A slice built before one of them changed is not
- * the partition's to take any more.
+ * A digest of what a staged slice depends on in its partition: its parent
+ * and bound (a partition detached, or attached again elsewhere, is not the
+ * one staged for), persistence, columns (name, type, typmod, NOT NULL,
+ * dropped, collation), CHECK constraints and indexes.  A slice built before
+ * one of them changed is not the partition's to take any more.
  */
+static char *partition_bound_text(Oid relid);
+
 char *
 fsb_stage_layout(Relation part)
 {
@@ -119,7 +126,11 @@ fsb_stage_layout(Relation part)
 	const char *errstr = NULL;
 
 	initStringInfo(&buf);
-	appendStringInfo(&buf, "%c|%d", part->rd_rel->relpersistence, desc->natts);
+	appendStringInfo(&buf, "%u|%s|%c|%d",
+					 part->rd_rel->relispartition ?
+					 get_partition_parent(RelationGetRelid(part), true) : InvalidOid,
+					 partition_bound_text(RelationGetRelid(part)),
+					 part->rd_rel->relpersistence, desc->natts);
 	for (int i = 0; i < desc->natts; i++)
 	{
 		Form_pg_attribute attr = TupleDescAttr(desc, i);
@@ -138,6 +149,23 @@ fsb_stage_layout(Relation part)
 		elog(ERROR, "could not compute the layout of partition \"%s\": %s",
 			 RelationGetRelationName(part), errstr);
 	return hex;
+}
+
+/* A relation's partition bound as stored, or "" */
+static char *
+partition_bound_text(Oid relid)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Datum		datum;
+	bool		isnull;
+	char	   *bound;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	datum = SysCacheGetAttr(RELOID, tup, Anum_pg_class_relpartbound, &isnull);
+	bound = isnull ? "" : TextDatumGetCString(datum);
+	ReleaseSysCache(tup);
+	return bound;
 }
 
 /* Lets "role" read a staged relation that belongs to another role. */
@@ -189,7 +217,10 @@ fsb_stage_grant_select(Oid relid, Oid role)
 	CommandCounterIncrement();
 }
 
-/* Makes a staged relation go with its partition and with the extension. */
+/*
+ * Makes a staged relation go with its partition, and belong to the
+ * extension: it goes with the extension too, and pg_dump leaves it out.
+ */
 static void
 record_dependencies(Oid relid, Oid partition)
 {
@@ -201,16 +232,16 @@ record_dependencies(Oid relid, Oid partition)
 	recordDependencyOn(&staged, &referenced, DEPENDENCY_AUTO);
 	ObjectAddressSet(referenced, ExtensionRelationId,
 					 get_extension_oid("fs_backfill", false));
-	recordDependencyOn(&staged, &referenced, DEPENDENCY_AUTO);
+	recordDependencyOn(&staged, &referenced, DEPENDENCY_EXTENSION);
 	CommandCounterIncrement();
 }
 
 /*
- * Builds slice "slice_no" of a staged run as attempt "attempt", and records
- * it staged, in the current transaction.
+ * Builds slice "slice_no" of a staged run as build "build", and records it
+ * staged, in the current transaction.
  */
 void
-fsb_stage_build_slice(const FsbStagedRun *sr, int slice_no, int attempt)
+fsb_stage_build_slice(const FsbStagedRun *sr, int slice_no, int build)
 {
 	int			nest = NewGUCNestLevel();
 	FsbRunOptions opts;
@@ -222,7 +253,7 @@ fsb_stage_build_slice(const FsbStagedRun *sr, int slice_no, int attempt)
 	Relation	part;
 	char	   *name;
 
-	fsb_stage_apply_settings(sr);
+	fsb_stage_apply_settings(sr, GUC_ACTION_SAVE);
 	memset(&opts, 0, sizeof(opts));
 	opts.feature_set = sr->feature_set;
 	opts.reset = sr->reset;
@@ -275,7 +306,7 @@ fsb_stage_build_slice(const FsbStagedRun *sr, int slice_no, int attempt)
 	table_close(part, NoLock);
 	fsb_progress_slice_done(slice->rows);
 
-	if (!fsb_catalog_slice_staged(sr->run_id, slice, attempt))
+	if (!fsb_catalog_slice_staged(sr->run_id, slice, build))
 		ereport(ERROR,
 				(errcode(ERRCODE_QUERY_CANCELED),
 				 errmsg("staged run " INT64_FORMAT " was cancelled, failed or restarted while slice %d was building",

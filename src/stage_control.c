@@ -7,7 +7,8 @@
  * Cancel and resume lock the run's row first, so they wait for a publish
  * (which holds it) and for a builder recording its slice (which shares it),
  * and they act on what is committed then.  Who may: the role that staged the
- * run (or one with its privileges), or one that may run the feature set.
+ * run (or one with its privileges), since resume starts workers as that
+ * role; cancel also the owner of the feature set's table (or a member).
  *
  * Cancel drops what the run staged, marks the run and its slices
  * cancelled, and stops its workers once the transaction commits.  Resume
@@ -38,6 +39,7 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "stage.h"
@@ -49,28 +51,44 @@ PG_FUNCTION_INFO_V1(fs_backfill_resume);
 /* How often fs_backfill_wait() looks at the run, in milliseconds. */
 #define FSB_WAIT_POLL_MS 100
 
-/* Raises insufficient_privilege unless the caller may control the run. */
+/* How long a run under way may have no coordinator before wait says so. */
+#define FSB_WAIT_ORPHAN_MS 10000
+
+/*
+ * Raises insufficient_privilege unless the caller has the privileges of the
+ * role that staged the run, or, if "owner_too", owns its table.
+ */
 static void
-check_control(const FsbStagedRun *sr)
+check_control(const FsbStagedRun *sr, bool owner_too, const char *action)
 {
+	FsbFeatureSet *fs;
+
 	if (has_privs_of_role(GetUserId(), sr->run_by))
 		return;
-	fsb_privilege_check_use(fsb_catalog_load(sr->feature_set));
+	fs = fsb_catalog_load(sr->feature_set);
+	if (owner_too && pg_class_ownercheck(fs->target, GetUserId()))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied to %s staged run " INT64_FORMAT, action, sr->run_id),
+			 errdetail("Its workers run as role \"%s\", which staged it.",
+					   GetUserNameFromId(sr->run_by, false)),
+			 owner_too ?
+			 errhint("Ask role \"%s\" or the owner of table \"%s\".",
+					 GetUserNameFromId(sr->run_by, false), get_rel_name(fs->target)) :
+			 errhint("Ask role \"%s\".", GetUserNameFromId(sr->run_by, false))));
 }
 
 /* Drops what a slice staged, if it is still there. */
 void
 fsb_stage_drop_staged(int64 run_id, const FsbSlice *slice)
 {
-	ObjectAddress object;
-
 	if (!OidIsValid(slice->staged))
 		return;
 	LockRelationOid(slice->staged, AccessExclusiveLock);
 	if (get_rel_name(slice->staged) == NULL)
 		return;
-	ObjectAddressSet(object, RelationRelationId, slice->staged);
-	performDeletion(&object, DROP_RESTRICT, PERFORM_DELETION_INTERNAL);
+	fsb_swap_drop_heap(slice->staged);
 }
 
 /* Cancels a run whose row the caller locked; false when it was over. */
@@ -86,7 +104,7 @@ cancel_run(const FsbStagedRun *sr)
 	for (int i = 0; i < nslices; i++)
 		fsb_stage_drop_staged(sr->run_id, &slices[i]);
 	fsb_catalog_slices_cancel(sr->run_id);
-	fsb_catalog_run_status(sr->run_id, "cancelled", NULL);
+	(void) fsb_catalog_run_status(sr->run_id, sr->status, "cancelled", NULL);
 	fsb_stage_signal_at_commit(sr->run_id);
 	return true;
 }
@@ -144,7 +162,7 @@ fs_backfill_cancel(PG_FUNCTION_ARGS)
 
 	fsb_require_arg(fcinfo, 0, "run_id");
 	sr = fsb_catalog_staged_run(PG_GETARG_INT64(0), true);
-	check_control(sr);
+	check_control(sr, true, "cancel");
 	PG_RETURN_BOOL(cancel_run(sr));
 }
 
@@ -159,7 +177,7 @@ fs_backfill_resume(PG_FUNCTION_ARGS)
 
 	fsb_require_arg(fcinfo, 0, "run_id");
 	sr = fsb_catalog_staged_run(PG_GETARG_INT64(0), true);
-	check_control(sr);
+	check_control(sr, false, "resume");
 	if (!fsb_stage_workers_available())
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -170,7 +188,9 @@ fs_backfill_resume(PG_FUNCTION_ARGS)
 	{
 		slices = fsb_catalog_slices(sr->run_id, &nslices);
 		for (int i = 0; i < nslices; i++)
-			if (strcmp(slices[i].status, "staged") != 0)
+			if (strcmp(slices[i].status, "staged") != 0 &&
+				!(strcmp(slices[i].status, "building") == 0 &&
+				  fsb_stage_builder_alive(sr->run_id, slices[i].slice)))
 				fsb_catalog_slice_reset(sr->run_id, slices[i].slice, false);
 		(void) fsb_stage_restage_written(sr->run_id);
 		restart = true;
@@ -184,7 +204,7 @@ fs_backfill_resume(PG_FUNCTION_ARGS)
 	if (!restart)
 		PG_RETURN_BOOL(false);
 	if (strcmp(sr->status, "publishing") != 0)
-		fsb_catalog_run_status(sr->run_id, "staging", NULL);
+		(void) fsb_catalog_run_status(sr->run_id, sr->status, "staging", NULL);
 	fsb_stage_launch_at_commit(sr->run_id, sr->run_by);
 	PG_RETURN_BOOL(true);
 }
@@ -195,6 +215,9 @@ fs_backfill_wait(PG_FUNCTION_ARGS)
 {
 	int64		run_id;
 	TimestampTz deadline = DT_NOEND;
+	TimestampTz orphaned_since = 0;
+	MemoryContext cxt;
+	MemoryContext old;
 	bool		manual = false;
 	char	   *status;
 
@@ -208,9 +231,21 @@ fs_backfill_wait(PG_FUNCTION_ARGS)
 														   TimestampTzGetDatum(GetCurrentTimestamp()),
 														   IntervalPGetDatum(timeout)));
 	}
+	if (fsb_stage_launch_pending(run_id))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("staged run " INT64_FORMAT " starts when this transaction commits", run_id),
+				 errhint("Commit, then wait for it.")));
 
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "fs_backfill_wait",
+								ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(cxt);
 	for (;;)
 	{
+		TimestampTz now = GetCurrentTimestamp();
+		bool		under_way;
+
+		MemoryContextReset(cxt);
 		status = fsb_catalog_run_status_now(run_id, &manual);
 		if (status == NULL)
 			ereport(ERROR,
@@ -219,14 +254,28 @@ fs_backfill_wait(PG_FUNCTION_ARGS)
 					 errhint("fs_backfill.runs lists the runs you may see.")));
 		if (strcmp(status, "succeeded") == 0 || strcmp(status, "failed") == 0 ||
 			strcmp(status, "cancelled") == 0 ||
-			(strcmp(status, "staged") == 0 && manual) ||
-			GetCurrentTimestamp() >= deadline)
+			(strcmp(status, "staged") == 0 && manual) || now >= deadline)
 			break;
+
+		/* a run under way that no coordinator looks after waits for ever */
+		under_way = strcmp(status, "staging") == 0 || strcmp(status, "publishing") == 0;
+		if (!under_way || fsb_stage_run_has_coordinator(MyDatabaseId, run_id))
+			orphaned_since = 0;
+		else if (orphaned_since == 0)
+			orphaned_since = now;
+		else if (now - orphaned_since > FSB_WAIT_ORPHAN_MS * INT64CONST(1000))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("staged run " INT64_FORMAT " is %s, but no worker is looking after it",
+							run_id, status),
+					 errhint("Start it again with fs_backfill_resume(" INT64_FORMAT ").", run_id)));
+
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 FSB_WAIT_POLL_MS, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}
+	MemoryContextSwitchTo(old);
 	PG_RETURN_TEXT_P(cstring_to_text(status));
 }
 

@@ -49,6 +49,7 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/pg_database.h"
+#include "catalog/namespace.h"
 #include "commands/extension.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -61,6 +62,7 @@
 #include "utils/backend_status.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
@@ -72,6 +74,15 @@ PGDLLEXPORT void fsb_stage_launcher_main(Datum arg);
 PGDLLEXPORT void fsb_stage_resumer_main(Datum arg);
 PGDLLEXPORT void fsb_stage_coordinator_main(Datum arg);
 PGDLLEXPORT void fsb_stage_builder_main(Datum arg);
+
+/* How long the launcher waits for one database's resumer. */
+#define FSB_RESUMER_PATIENCE_MS 60000
+
+/* How long a new coordinator waits for one that is exiting. */
+#define FSB_COORDINATOR_PATIENCE_MS 10000
+
+/* Builders started for a slice that none took: they cannot connect. */
+#define FSB_UNTAKEN_LAUNCHES 3
 
 /* Backoff before a slice's next attempt, in milliseconds. */
 #define FSB_STAGE_BACKOFF_FIRST_MS 1000
@@ -177,14 +188,37 @@ forget_aborted(List *list, int nest_level)
 	return kept;
 }
 
+/* Hands what a committed subtransaction asked for to its parent. */
+static void
+hand_to_parent(List *list, int nest_level)
+{
+	ListCell   *lc;
+
+	foreach(lc, list)
+	{
+		FsbAtCommit *entry = lfirst(lc);
+
+		if (entry->nest_level >= nest_level)
+			entry->nest_level = nest_level - 1;
+	}
+}
+
 static void
 stage_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 					   SubTransactionId parentSubid, void *arg)
 {
-	if (event != SUBXACT_EVENT_ABORT_SUB)
-		return;
-	launch_at_commit = forget_aborted(launch_at_commit, GetCurrentTransactionNestLevel());
-	signal_at_commit = forget_aborted(signal_at_commit, GetCurrentTransactionNestLevel());
+	int			level = GetCurrentTransactionNestLevel();
+
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
+		launch_at_commit = forget_aborted(launch_at_commit, level);
+		signal_at_commit = forget_aborted(signal_at_commit, level);
+	}
+	else if (event == SUBXACT_EVENT_COMMIT_SUB)
+	{
+		hand_to_parent(launch_at_commit, level);
+		hand_to_parent(signal_at_commit, level);
+	}
 }
 
 /*
@@ -227,6 +261,18 @@ void
 fsb_stage_launch_at_commit(int64 run_id, Oid role)
 {
 	remember(&launch_at_commit, run_id, role);
+}
+
+/* Whether the run's coordinator waits for this transaction to commit. */
+bool
+fsb_stage_launch_pending(int64 run_id)
+{
+	ListCell   *lc;
+
+	foreach(lc, launch_at_commit)
+		if (((FsbAtCommit *) lfirst(lc))->ref.run_id == run_id)
+			return true;
+	return false;
 }
 
 /* Stops the run's workers if the transaction commits. */
@@ -348,21 +394,32 @@ fsb_stage_launcher_main(Datum arg)
 		BackgroundWorker worker;
 		BackgroundWorkerHandle *handle;
 		FsbStageWorkerArgs args;
+		TimestampTz deadline;
 		pid_t		pid;
 
 		memset(&args, 0, sizeof(args));
 		args.dbid = lfirst_oid(lc);
 		worker_init(&worker, "fsb_stage_resumer_main", "fs_backfill stage resumer",
 					"fs_backfill stage resumer", &args);
-		if (!RegisterDynamicBackgroundWorker(&worker, &handle) ||
-			WaitForBackgroundWorkerStartup(handle, &pid) != BGWH_STARTED)
+		if (!RegisterDynamicBackgroundWorker(&worker, &handle))
 		{
 			ereport(LOG,
 					(errmsg("fs_backfill could not look for staged runs to resume in database %u",
-							args.dbid)));
+							args.dbid),
+					 errdetail("No background worker slot is free.")));
 			continue;
 		}
-		(void) WaitForBackgroundWorkerShutdown(handle);
+		/* one database that hangs does not keep the others waiting */
+		deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+											   FSB_RESUMER_PATIENCE_MS);
+		while (GetBackgroundWorkerPid(handle, &pid) != BGWH_STOPPED &&
+			   GetCurrentTimestamp() < deadline && !ShutdownRequestPending)
+		{
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 100L, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+		}
 	}
 
 	while (!ShutdownRequestPending)
@@ -378,10 +435,16 @@ fsb_stage_launcher_main(Datum arg)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 	}
-	proc_exit(0);
+	/* not 0, which would unregister it: stopped alone, it comes back */
+	proc_exit(1);
 }
 
-/* A resumer: starts a coordinator for each run of its database under way. */
+/*
+ * A resumer: starts a coordinator for each run of its database that is
+ * staging or publishing and has none.  A slice left building by a builder
+ * that is gone (the server stopped) is pending again, its attempt not
+ * counted against its retries.
+ */
 void
 fsb_stage_resumer_main(Datum arg)
 {
@@ -395,12 +458,28 @@ fsb_stage_resumer_main(Datum arg)
 	BackgroundWorkerInitializeConnectionByOid(args.dbid, InvalidOid, 0);
 
 	xact_begin("fs_backfill: looking for staged runs to resume");
-	if (OidIsValid(get_extension_oid("fs_backfill", true)))
+	/* an installation whose catalog has no staged runs has none to resume */
+	if (OidIsValid(get_extension_oid("fs_backfill", true)) &&
+		OidIsValid(get_relname_relid("run_slices", get_namespace_oid(FSB_SCHEMA, false))))
 	{
 		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 
 		runs = fsb_catalog_runs_to_resume();
 		MemoryContextSwitchTo(old);
+		foreach(lc, runs)
+		{
+			FsbRunRef  *ref = lfirst(lc);
+			FsbSlice   *slices;
+			int			nslices;
+
+			if (fsb_stage_run_has_coordinator(MyDatabaseId, ref->run_id))
+				continue;
+			slices = fsb_catalog_slices(ref->run_id, &nslices);
+			for (int i = 0; i < nslices; i++)
+				if (strcmp(slices[i].status, "building") == 0 &&
+					!fsb_stage_builder_alive(ref->run_id, slices[i].slice))
+					fsb_catalog_slice_reset(ref->run_id, slices[i].slice, true);
+		}
 	}
 	xact_commit();
 
@@ -408,6 +487,8 @@ fsb_stage_resumer_main(Datum arg)
 	{
 		FsbRunRef  *ref = lfirst(lc);
 
+		if (fsb_stage_run_has_coordinator(MyDatabaseId, ref->run_id))
+			continue;
 		if (fsb_stage_start_coordinator(MyDatabaseId, ref->run_by, ref->run_id))
 			ereport(LOG,
 					(errmsg("fs_backfill resumes staged run " INT64_FORMAT, ref->run_id)));
@@ -427,18 +508,32 @@ typedef struct Builder
 	BackgroundWorkerHandle *handle; /* the running one, or NULL */
 	int			slot;
 	uint32		generation;
-	int			launches;		/* builders started for the slice */
+	int			untaken;		/* builders started since it was last taken */
+	int			builds;			/* the slice's builds when last seen */
 	TimestampTz not_before;		/* no attempt before (backoff) */
 } Builder;
 
-/* Starts a builder for slice "slice"; false when none can start now. */
+/* A coordinator's state. */
+typedef struct Coordinator
+{
+	int64		run_id;
+	Oid			role;
+	int			nslices;
+	Builder    *builders;		/* per slice */
+	bool		warned_no_slot;
+} Coordinator;
+
+/*
+ * Starts a builder for slice "slice"; false when none can start now (the
+ * cluster has max_stage_workers building, or no background worker slot).
+ */
 static bool
-start_builder(int64 run_id, Oid role, int slice, Builder *builder)
+start_builder(Coordinator *co, int slice, Builder *builder)
 {
 	BackgroundWorker worker;
 	FsbStageWorkerArgs args;
 	uint32		generation;
-	int			slot = fsb_stage_builder_reserve(run_id, slice, &generation);
+	int			slot = fsb_stage_builder_reserve(co->run_id, slice, &generation);
 	MemoryContext old;
 	bool		registered;
 
@@ -446,14 +541,14 @@ start_builder(int64 run_id, Oid role, int slice, Builder *builder)
 		return false;
 	memset(&args, 0, sizeof(args));
 	args.dbid = MyDatabaseId;
-	args.role = role;
-	args.run_id = run_id;
+	args.role = co->role;
+	args.run_id = co->run_id;
 	args.slice = slice;
 	args.slot = slot;
 	args.generation = generation;
 	worker_init(&worker, "fsb_stage_builder_main", "fs_backfill slice builder",
 				psprintf("fs_backfill slice builder of run " INT64_FORMAT " slice %d",
-						 run_id, slice),
+						 co->run_id, slice),
 				&args);
 	old = MemoryContextSwitchTo(TopMemoryContext);	/* the handle outlives */
 	registered = RegisterDynamicBackgroundWorker(&worker, &builder->handle);
@@ -461,6 +556,12 @@ start_builder(int64 run_id, Oid role, int slice, Builder *builder)
 	if (!registered)
 	{
 		fsb_stage_builder_release(slot, generation);
+		if (!co->warned_no_slot)
+			ereport(WARNING,
+					(errmsg("staged run " INT64_FORMAT " waits for a background worker slot for its slice builders",
+							co->run_id),
+					 errhint("Raise max_worker_processes: each staged run under way takes one for its coordinator, and each slice building one.")));
+		co->warned_no_slot = true;
 		return false;
 	}
 	builder->slot = slot;
@@ -481,17 +582,22 @@ backoff_ms(int attempts)
 
 /*
  * Publishes a run whose slices are all staged: status 'publishing'
- * committed first, so that a restart publishes it again; a failure fails
- * the run, with its message.
+ * committed first (unless it was already), so that a restart publishes it
+ * again; a failure fails the run, with its message.
  */
 static void
-coordinator_publish(int64 run_id)
+coordinator_publish(int64 run_id, bool moved)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 
-	xact_begin("fs_backfill: publishing a staged run");
-	fsb_catalog_run_status(run_id, "publishing", NULL);
-	xact_commit();
+	if (!moved)
+	{
+		xact_begin("fs_backfill: publishing a staged run");
+		moved = fsb_catalog_run_status(run_id, "staging", "publishing", NULL);
+		xact_commit();
+		if (!moved)
+			return;				/* cancelled meanwhile */
+	}
 
 	PG_TRY();
 	{
@@ -504,110 +610,144 @@ coordinator_publish(int64 run_id)
 		ErrorData  *edata = catch_error(cxt);
 
 		xact_begin("fs_backfill: recording a failed publish");
-		fsb_catalog_run_status(run_id, "failed", edata->message);
+		(void) fsb_catalog_run_status(run_id, "publishing", "failed", edata->message);
 		xact_commit();
 	}
 	PG_END_TRY();
 }
 
-/*
- * One look at the run: returns false when the coordinator's work is over,
- * else starts the builders it may, and sets "wait_ms" to the longest sleep
- * before the next look.
- */
-static bool
-coordinate(int64 run_id, Oid role, Builder *builders, int *nslices_seen,
-		   long *wait_ms)
+/* Builders that exited: their slot is free (if they never took it). */
+static int
+reap_builders(Coordinator *co)
 {
-	FsbStagedRun *sr;
-	FsbSlice   *slices;
-	int			nslices;
 	int			running = 0;
-	int			staged = 0;
-	bool		publish = false;
-	TimestampTz now = GetCurrentTimestamp();
 
-	/* Builders that exited: their slot is free (if they never took it). */
-	for (int i = 0; i < *nslices_seen; i++)
+	for (int i = 0; i < co->nslices; i++)
 	{
+		Builder    *builder = &co->builders[i];
 		pid_t		pid;
 
-		if (builders[i].handle == NULL)
+		if (builder->handle == NULL)
 			continue;
-		if (GetBackgroundWorkerPid(builders[i].handle, &pid) == BGWH_STOPPED)
+		if (GetBackgroundWorkerPid(builder->handle, &pid) == BGWH_STOPPED)
 		{
-			fsb_stage_builder_release(builders[i].slot, builders[i].generation);
-			pfree(builders[i].handle);
-			builders[i].handle = NULL;
+			fsb_stage_builder_release(builder->slot, builder->generation);
+			pfree(builder->handle);
+			builder->handle = NULL;
 		}
 		else
 			running++;
 	}
+	return running;
+}
 
-	xact_begin("fs_backfill: coordinating a staged run");
-	sr = fsb_catalog_staged_run(run_id, false);
+/*
+ * One look at the run, in a transaction: starts the builders it may, and
+ * sets "wait_ms" to the longest sleep before the next look.  Returns what is
+ * next: FSB_GO_ON, FSB_PUBLISH (every slice staged, publish => 'auto';
+ * "moved" tells whether the run is 'publishing' already) or FSB_DONE.
+ */
+typedef enum
+{
+	FSB_GO_ON,
+	FSB_PUBLISH,
+	FSB_DONE
+} CoordinatorNext;
+
+static CoordinatorNext
+coordinate(Coordinator *co, long *wait_ms, bool *moved)
+{
+	FsbStagedRun *sr;
+	FsbSlice   *slices;
+	int			nslices;
+	int			running = reap_builders(co);
+	int			staged = 0;
+	TimestampTz now = GetCurrentTimestamp();
+
+	sr = fsb_catalog_staged_run(co->run_id, false);
 	if (strcmp(sr->status, "publishing") == 0)
-		publish = true;
-	else if (strcmp(sr->status, "staging") != 0)
 	{
-		xact_commit();
-		return false;
+		*moved = true;
+		return FSB_PUBLISH;
 	}
-	slices = fsb_catalog_slices(run_id, &nslices);
-	Assert(nslices <= *nslices_seen);
-	for (int i = 0; i < nslices && !publish; i++)
+	if (strcmp(sr->status, "staging") != 0)
+		return FSB_DONE;
+	slices = fsb_catalog_slices(co->run_id, &nslices);
+	for (int i = 0; i < nslices && i < co->nslices; i++)
 	{
 		FsbSlice   *slice = &slices[i];
+		Builder    *builder = &co->builders[i];
 
+		if (slice->builds != builder->builds)
+		{
+			builder->builds = slice->builds;
+			builder->untaken = 0;
+		}
 		if (strcmp(slice->status, "staged") == 0)
 			staged++;
-		else if (strcmp(slice->status, "building") == 0 && builders[i].handle == NULL)
+		else if (strcmp(slice->status, "building") == 0 && builder->handle == NULL)
 		{
-			if (fsb_stage_builder_alive(run_id, slice->slice))
+			if (fsb_stage_builder_alive(co->run_id, slice->slice))
 				running++;		/* started by a coordinator before us */
 			else
 			{
-				/* its builder exited without a word: FATAL, killed, crashed */
-				fsb_catalog_slice_failed(run_id, slice->slice, 0,
+				/* its builder exited without a word: FATAL, killed */
+				fsb_catalog_slice_failed(co->run_id, slice->slice, 0,
 										 "its slice builder exited unexpectedly",
 										 true);
-				builders[i].not_before = 0;
+				builder->not_before = 0;
 			}
 		}
-		else if (strcmp(slice->status, "pending") == 0 && builders[i].handle == NULL)
+		else if (strcmp(slice->status, "pending") == 0 && builder->handle == NULL)
 		{
-			if (builders[i].launches > slice->attempts + 2)
+			if (builder->untaken >= FSB_UNTAKEN_LAUNCHES)
 			{
-				/* builders start but never take it: they cannot connect */
-				fsb_catalog_run_status(run_id, "failed",
-									   psprintf("slice %d: its slice builders exit before they start; see the server log",
-												slice->slice));
-				xact_commit();
-				return false;
+				(void) fsb_catalog_run_status(co->run_id, "staging", "failed",
+											  psprintf("slice %d: its slice builders exit before they start; see the server log",
+													   slice->slice));
+				return FSB_DONE;
 			}
-			if (slice->attempts > 0 && builders[i].not_before == 0)
-				builders[i].not_before = TimestampTzPlusMilliseconds(now, backoff_ms(slice->attempts));
-			if (now < builders[i].not_before)
-				*wait_ms = Min(*wait_ms, (long) ((builders[i].not_before - now) / 1000) + 1);
-			else if (running < sr->parallel &&
-					 start_builder(run_id, role, slice->slice, &builders[i]))
+			if (slice->attempts > 0 && builder->not_before == 0)
+				builder->not_before = TimestampTzPlusMilliseconds(now, backoff_ms(slice->attempts));
+			if (now < builder->not_before)
+				*wait_ms = Min(*wait_ms, (long) ((builder->not_before - now) / 1000) + 1);
+			else if (running < sr->parallel && start_builder(co, slice->slice, builder))
 			{
 				running++;
-				builders[i].launches++;
-				builders[i].not_before = 0;
+				builder->untaken++;
+				builder->not_before = 0;
 			}
 		}
 	}
-	if (!publish && staged == nslices && sr->manual)
-		fsb_catalog_run_status(run_id, "staged", NULL);
-	xact_commit();
+	if (staged < nslices)
+		return FSB_GO_ON;
+	if (!sr->manual)
+		return FSB_PUBLISH;
+	(void) fsb_catalog_run_status(co->run_id, "staging", "staged", NULL);
+	return FSB_DONE;
+}
 
-	if (!publish && staged < nslices)
-		return true;
-	if (!publish && sr->manual)
-		return false;
-	coordinator_publish(run_id);
-	return false;
+/*
+ * Becomes the run's coordinator: waits a while for one that is exiting (a
+ * run resumed just as its coordinator saw it fail); false when another one
+ * is alive.
+ */
+static bool
+coordinator_attach(int64 run_id)
+{
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													   FSB_COORDINATOR_PATIENCE_MS);
+
+	while (!fsb_stage_coordinator_attach(run_id))
+	{
+		if (GetCurrentTimestamp() >= deadline)
+			return false;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 100L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+	return true;
 }
 
 /* The coordinator of one run. */
@@ -615,44 +755,76 @@ void
 fsb_stage_coordinator_main(Datum arg)
 {
 	FsbStageWorkerArgs args;
-	Builder    *builders;
-	int			nslices;
+	Coordinator *co;
+	MemoryContext cxt;
 
 	memcpy(&args, MyBgworkerEntry->bgw_extra, sizeof(args));
 	pqsignal(SIGTERM, die);
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(args.dbid, args.role, 0);
 	SetConfigOption("application_name", "fs_backfill stage coordinator",
 					PGC_SUSET, PGC_S_OVERRIDE);
-	if (!fsb_stage_coordinator_attach(args.run_id))
+	if (!coordinator_attach(args.run_id))
 		proc_exit(0);
+	co = MemoryContextAllocZero(TopMemoryContext, sizeof(Coordinator));
+	co->run_id = args.run_id;
+	co->role = args.role;
+	cxt = AllocSetContextCreate(TopMemoryContext, "fs_backfill stage coordinator",
+								ALLOCSET_DEFAULT_SIZES);
 
-	xact_begin("fs_backfill: coordinating a staged run");
-	(void) fsb_catalog_slices(args.run_id, &nslices);
-	xact_commit();
-	builders = MemoryContextAllocZero(TopMemoryContext, sizeof(Builder) * Max(1, nslices));
-
-	for (;;)
+	PG_TRY();
 	{
-		long		wait_ms = 1000;
+		CoordinatorNext next = FSB_GO_ON;
+		bool		moved = false;
 
-		CHECK_FOR_INTERRUPTS();
-		if (ConfigReloadPending)
+		/* the stager's settings, for the publish too */
+		xact_begin("fs_backfill: coordinating a staged run");
+		fsb_stage_apply_settings(fsb_catalog_staged_run(co->run_id, false),
+								 GUC_ACTION_SET);
+		(void) fsb_catalog_slices(co->run_id, &co->nslices);
+		xact_commit();
+		co->builders = MemoryContextAllocZero(TopMemoryContext,
+											  sizeof(Builder) * Max(1, co->nslices));
+
+		while (next == FSB_GO_ON)
 		{
-			ConfigReloadPending = false;
-			ProcessConfigFile(PGC_SIGHUP);
+			long		wait_ms = 1000;
+
+			CHECK_FOR_INTERRUPTS();
+			if (ConfigReloadPending)
+			{
+				ConfigReloadPending = false;
+				ProcessConfigFile(PGC_SIGHUP);
+			}
+			xact_begin("fs_backfill: coordinating a staged run");
+			next = coordinate(co, &wait_ms, &moved);
+			xact_commit();
+			if (next != FSB_GO_ON)
+				break;
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 wait_ms, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
 		}
-		if (!coordinate(args.run_id, args.role, builders, &nslices, &wait_ms))
-			break;
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 wait_ms, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
+		if (next == FSB_PUBLISH)
+			coordinator_publish(co->run_id, moved);
 	}
+	PG_CATCH();
+	{
+		/* an error of its own fails the run, not silently strands it */
+		ErrorData  *edata = catch_error(cxt);
+
+		xact_begin("fs_backfill: recording a failed staged run");
+		if (!fsb_catalog_run_status(co->run_id, "staging", "failed", edata->message))
+			(void) fsb_catalog_run_status(co->run_id, "publishing", "failed", edata->message);
+		xact_commit();
+	}
+	PG_END_TRY();
 
 	/* A failed or cancelled run: its builders still running stop. */
-	for (int i = 0; i < nslices; i++)
-		if (builders[i].handle != NULL)
-			TerminateBackgroundWorker(builders[i].handle);
+	for (int i = 0; i < co->nslices; i++)
+		if (co->builders && co->builders[i].handle != NULL)
+			TerminateBackgroundWorker(co->builders[i].handle);
 	proc_exit(0);
 }
 
@@ -673,7 +845,7 @@ fsb_stage_builder_main(Datum arg)
 	FsbStageWorkerArgs args;
 	MemoryContext cxt;
 	FsbStagedRun *sr;
-	int			attempt;
+	int			build;
 
 	memcpy(&args, MyBgworkerEntry->bgw_extra, sizeof(args));
 	pqsignal(SIGTERM, die);
@@ -686,9 +858,9 @@ fsb_stage_builder_main(Datum arg)
 								ALLOCSET_DEFAULT_SIZES);
 
 	xact_begin("fs_backfill: taking a slice");
-	attempt = fsb_catalog_slice_begin(args.run_id, args.slice);
+	build = fsb_catalog_slice_begin(args.run_id, args.slice);
 	xact_commit();
-	if (attempt == 0)
+	if (build == 0)
 		proc_exit(0);
 
 	PG_TRY();
@@ -696,7 +868,7 @@ fsb_stage_builder_main(Datum arg)
 		xact_begin("fs_backfill: building a slice");
 		MemoryContextSwitchTo(cxt);
 		sr = fsb_catalog_staged_run(args.run_id, false);
-		fsb_stage_build_slice(sr, args.slice, attempt);
+		fsb_stage_build_slice(sr, args.slice, build);
 		xact_commit();
 	}
 	PG_CATCH();
@@ -704,7 +876,7 @@ fsb_stage_builder_main(Datum arg)
 		ErrorData  *edata = catch_error(cxt);
 
 		xact_begin("fs_backfill: recording a failed slice");
-		fsb_catalog_slice_failed(args.run_id, args.slice, attempt,
+		fsb_catalog_slice_failed(args.run_id, args.slice, build,
 								 edata->message,
 								 transient_error(edata->sqlerrcode));
 		xact_commit();

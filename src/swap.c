@@ -612,7 +612,6 @@ exchange(Oid partition, Oid transient)
 	List	   *indexes = RelationGetIndexList(part);
 	List	   *copies = RelationGetIndexList(heap);
 	ListCell   *lc;
-	ObjectAddress object;
 
 	if (part->rd_rel->relpersistence != heap->rd_rel->relpersistence ||
 		list_length(indexes) != list_length(copies))
@@ -638,14 +637,28 @@ exchange(Oid partition, Oid transient)
 	swap_storage(partition, transient);
 	CommandCounterIncrement();
 
-	ObjectAddressSet(object, RelationRelationId, transient);
-	performDeletion(&object, DROP_RESTRICT, PERFORM_DELETION_INTERNAL);
+	fsb_swap_drop_heap(transient);
 	name_toast(part);
 	/* Every row has every column now, as after CLUSTER. */
 	RelationClearMissing(part);
 	table_close(part, NoLock);
 	list_free(indexes);
 	list_free(copies);
+}
+
+/*
+ * Drops a built new heap, with its index copies and anything built on it (a
+ * view made to inspect a staged one).  A staged relation belongs to the
+ * extension (so pg_dump leaves it out), which does not keep it from going.
+ */
+void
+fsb_swap_drop_heap(Oid heap)
+{
+	ObjectAddress object;
+
+	ObjectAddressSet(object, RelationRelationId, heap);
+	performDeletion(&object, DROP_CASCADE,
+					PERFORM_DELETION_INTERNAL | PERFORM_DELETION_SKIP_EXTENSIONS);
 }
 
 /*
@@ -692,13 +705,10 @@ void
 fsb_swap_copy_in(Relation target, const FsbStep *step, const FsbFeatureSet *fs,
 				 Oid transient, int64 *deleted, int64 *inserted)
 {
-	ObjectAddress object;
-
 	fsb_replace_delete_insert(target, step,
 							  fsb_swap_heap_source(target, fs, transient), fs,
 							  deleted, inserted);
-	ObjectAddressSet(object, RelationRelationId, transient);
-	performDeletion(&object, DROP_RESTRICT, PERFORM_DELETION_INTERNAL);
+	fsb_swap_drop_heap(transient);
 }
 
 /*
