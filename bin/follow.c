@@ -1,0 +1,419 @@
+/*-------------------------------------------------------------------------
+ *
+ * follow.c
+ *		backfill: stage a run (SPEC section 8) and follow it to its end.
+ *
+ * Following polls fs_backfill.runs and fs_backfill.run_slices every
+ * FOLLOW_POLL_MS and shows what changed: on a terminal the bar on stderr
+ * (bar.c), otherwise one line per finished slice on stderr, and with --json
+ * one object per event on stdout instead.  The result goes to stdout and
+ * the exit code says how the run ended: 0 published, 2 failed, 3 cancelled,
+ * 4 staged and waiting for a manual publish.
+ *
+ * Ctrl-C (conn.c's SIGINT handler) cancels the staging call itself, if it
+ * is still running: nothing is staged.  Once the run exists, the loop sees
+ * the flag, calls fs_backfill_cancel, waits until the run says cancelled
+ * and exits 3.  A second Ctrl-C ends the client at once; the run is being
+ * cancelled by then.
+ *
+ * Copyright (c) 2026, fs_backfill authors
+ *
+ * IDENTIFICATION
+ *	  bin/follow.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres_fe.h"
+
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/logging.h"
+
+#include "fs_backfill_cli.h"
+
+#define FOLLOW_POLL_MS		200
+#define CANCEL_WAIT_SECONDS	60
+
+/* What following has seen of the run so far */
+typedef struct FollowState
+{
+	const char *run_id;
+	bool		bar;			/* draw the bar on stderr */
+	bool		lines;			/* a line per finished slice on stderr */
+	bool		json;			/* events on stdout */
+	bool		manual;			/* the run waits at staged for a publish */
+	bool	   *reported;		/* per slice: its end was shown */
+	int			nreported;
+	char	   *status;			/* the run's status at the last poll */
+	char	   *failure;		/* the first failed slice's error */
+	FsbProgress progress;
+	double		t0;
+} FollowState;
+
+static double
+now_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Prints one JSON event on stdout: {"event": name, "run_id": N, ...more} */
+static void
+emit_event(const FollowState *st, const char *event, const char *more)
+{
+	printf("{\"event\":\"%s\",\"run_id\":%s%s%s}\n", event, st->run_id,
+		   more && *more ? "," : "", more ? more : "");
+	fflush(stdout);
+}
+
+/*
+ * Shows the end of one slice: an event, or a line on stderr.  Columns of
+ * the slices query: see poll_slices.
+ */
+static void
+report_slice(FollowState *st, const PGresult *res, int r)
+{
+	const char *slice = PQgetvalue(res, r, 0);
+	const char *status = PQgetvalue(res, r, 1);
+	const char *error = PQgetisnull(res, r, 8) ? NULL : PQgetvalue(res, r, 8);
+
+	if (st->json)
+	{
+		PQExpBuffer buf = createPQExpBuffer();
+
+		appendPQExpBufferChar(buf, '{');
+		fsb_json_value(buf, "slice", slice, true);
+		fsb_json_value(buf, "slices", PQntuples(res) ? psprintf("%d", PQntuples(res)) : "0", true);
+		fsb_json_value(buf, "status", status, false);
+		fsb_json_value(buf, "partition", PQgetisnull(res, r, 3) ? NULL : PQgetvalue(res, r, 3), false);
+		fsb_json_value(buf, "slice_start", PQgetvalue(res, r, 4), false);
+		fsb_json_value(buf, "slice_stop", PQgetvalue(res, r, 5), false);
+		fsb_json_value(buf, "strategy", PQgetisnull(res, r, 6) ? NULL : PQgetvalue(res, r, 6), false);
+		fsb_json_value(buf, "rows", PQgetisnull(res, r, 2) ? NULL : PQgetvalue(res, r, 2), true);
+		fsb_json_value(buf, "attempts", PQgetisnull(res, r, 7) ? NULL : PQgetvalue(res, r, 7), true);
+		fsb_json_value(buf, "seconds", PQgetisnull(res, r, 9) ? NULL : PQgetvalue(res, r, 9), true);
+		fsb_json_value(buf, "error", error, false);
+		emit_event(st, "slice", buf->data + 1);
+		destroyPQExpBuffer(buf);
+	}
+	else if (st->lines)
+	{
+		fprintf(stderr, "run %s: slice %s/%d [%s, %s) %s: %s",
+				st->run_id, slice, PQntuples(res), PQgetvalue(res, r, 4),
+				PQgetvalue(res, r, 5), PQgetvalue(res, r, 3), status);
+		if (error)
+			fprintf(stderr, ": %s\n", error);
+		else
+			fprintf(stderr, ", %s rows, %s s\n",
+					PQgetisnull(res, r, 2) ? "0" : PQgetvalue(res, r, 2),
+					PQgetisnull(res, r, 9) ? "?" : PQgetvalue(res, r, 9));
+	}
+	if (error && st->failure == NULL)
+		st->failure = psprintf("slice %s [%s, %s): %s", slice, PQgetvalue(res, r, 4),
+							   PQgetvalue(res, r, 5), error);
+}
+
+/* Reads the slices, shows the ones that ended since the last poll. */
+static void
+poll_slices(FsbConn *fc, FollowState *st)
+{
+	const char *params[1] = {st->run_id};
+	PGresult   *res;
+	int			r;
+
+	res = fsb_query(fc,
+					"SELECT s.slice, s.status, s.rows, s.partition::text,"
+					"       pg_catalog.to_char(s.slice_start AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),"
+					"       pg_catalog.to_char(s.slice_stop AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),"
+					"       s.strategy, s.attempts, s.error,"
+					"       pg_catalog.round(EXTRACT(epoch FROM s.finished_at - s.started_at), 3)"
+					"  FROM fs_backfill.run_slices s"
+					" WHERE s.run_id = $1::pg_catalog.int8"
+					" ORDER BY s.slice",
+					1, params);
+	if (PQntuples(res) > st->nreported)
+	{
+		st->reported = pg_realloc(st->reported, PQntuples(res) * sizeof(bool));
+		memset(st->reported + st->nreported, 0,
+			   (PQntuples(res) - st->nreported) * sizeof(bool));
+		st->nreported = PQntuples(res);
+	}
+	st->progress.total = PQntuples(res);
+	st->progress.done = 0;
+	st->progress.rows = 0;
+	for (r = 0; r < PQntuples(res); r++)
+	{
+		const char *status = PQgetvalue(res, r, 1);
+		bool		ended = strcmp(status, "pending") != 0 && strcmp(status, "building") != 0;
+		bool		staged = ended && strcmp(status, "failed") != 0 &&
+			strcmp(status, "cancelled") != 0;
+
+		if (staged)
+		{
+			st->progress.done++;
+			if (!PQgetisnull(res, r, 2))
+				st->progress.rows += atoll(PQgetvalue(res, r, 2));
+		}
+		if (ended && !st->reported[r])
+		{
+			st->reported[r] = true;
+			report_slice(st, res, r);
+		}
+	}
+	PQclear(res);
+}
+
+/* Reads the run's status; exits 1 when the run is not there. */
+static void
+poll_run(FsbConn *fc, FollowState *st)
+{
+	const char *params[1] = {st->run_id};
+	PGresult   *res;
+	char	   *status;
+
+	res = fsb_query(fc,
+					"SELECT r.status, pg_catalog.to_jsonb(r) ->> 'publish'"
+					"  FROM fs_backfill.runs r WHERE r.run_id = $1::pg_catalog.int8",
+					1, params);
+	if (PQntuples(res) == 0)
+	{
+		fsb_bar_clear();
+		pg_log_error("run %s does not exist", st->run_id);
+		exit(FSB_EXIT_USAGE);
+	}
+	status = pg_strdup(PQgetvalue(res, 0, 0));
+	if (!PQgetisnull(res, 0, 1))
+		st->manual = strcmp(PQgetvalue(res, 0, 1), "manual") == 0;
+	PQclear(res);
+
+	if (st->status == NULL || strcmp(st->status, status) != 0)
+	{
+		if (st->json)
+			emit_event(st, "status", psprintf("\"status\":\"%s\"", status));
+		else if (st->lines)
+			fprintf(stderr, "run %s: %s\n", st->run_id, status);
+	}
+	st->status = status;
+	st->progress.phase = status;
+}
+
+static void
+emit_finished(FollowState *st, int code)
+{
+	PQExpBuffer buf = createPQExpBuffer();
+
+	appendPQExpBufferChar(buf, '{');
+	fsb_json_value(buf, "status", st->status, false);
+	fsb_json_value(buf, "slices_done", psprintf("%d", st->progress.done), true);
+	fsb_json_value(buf, "slices", psprintf("%d", st->progress.total), true);
+	fsb_json_value(buf, "rows", psprintf("%lld", st->progress.rows), true);
+	fsb_json_value(buf, "seconds", psprintf("%.3f", st->progress.elapsed), true);
+	fsb_json_value(buf, "error", st->failure, false);
+	fsb_json_value(buf, "exit_code", psprintf("%d", code), true);
+	emit_event(st, "finished", buf->data + 1);
+	destroyPQExpBuffer(buf);
+}
+
+/*
+ * The run has ended (or waits for a publish): says how, returns the exit
+ * code.  -1 while it goes on.
+ */
+static int
+ended(FollowState *st)
+{
+	const char *s = st->status;
+	int			code;
+	char		took[16];
+
+	if (strcmp(s, "succeeded") == 0)
+	{
+		st->progress.done = st->progress.total;
+		code = FSB_EXIT_OK;
+	}
+	else if (strcmp(s, "staged") == 0 && st->manual)
+		code = FSB_EXIT_STAGED;
+	else if (strcmp(s, "failed") == 0)
+		code = FSB_EXIT_FAILED;
+	else if (strcmp(s, "cancelled") == 0)
+		code = FSB_EXIT_CANCELLED;
+	else
+		return -1;
+
+	if (st->bar)
+	{
+		if (code == FSB_EXIT_OK || code == FSB_EXIT_STAGED)
+			fsb_bar_finish(&st->progress);
+		else
+			fsb_bar_clear();
+	}
+	if (st->json)
+	{
+		emit_finished(st, code);
+		return code;
+	}
+	fsb_format_duration(took, sizeof(took), st->progress.elapsed);
+	if (code == FSB_EXIT_OK)
+		printf("run %s succeeded: %d slices, %lld rows in %s\n",
+			   st->run_id, st->progress.total, st->progress.rows, took);
+	else if (code == FSB_EXIT_STAGED)
+		printf("run %s staged: %d slices, %lld rows; publish it with: fs-backfill publish %s\n",
+			   st->run_id, st->progress.total, st->progress.rows, st->run_id);
+	else if (code == FSB_EXIT_FAILED)
+		pg_log_error("run %s failed%s%s", st->run_id,
+					 st->failure ? ": " : "", st->failure ? st->failure : "");
+	else
+		pg_log_error("run %s was cancelled", st->run_id);
+	fflush(stdout);
+	return code;
+}
+
+/* Ctrl-C: cancel the run, wait until it says so, return the exit code. */
+static int
+cancel_run(FsbConn *fc, FollowState *st)
+{
+	const char *params[1] = {st->run_id};
+	char	   *sql;
+	double		deadline = now_seconds() + CANCEL_WAIT_SECONDS;
+	int			code;
+
+	if (st->bar)
+		fsb_bar_clear();
+	if (st->json)
+		emit_event(st, "cancel", NULL);
+	else
+		pg_log_info("cancelling run %s", st->run_id);
+	sql = psprintf("SELECT %s.fs_backfill_cancel($1::pg_catalog.int8)", fc->schema);
+	PQclear(fsb_query(fc, sql, 1, params));
+
+	st->bar = false;
+	while ((code = ended(st)) < 0)
+	{
+		if (now_seconds() > deadline)
+		{
+			pg_log_error("run %s is still %s %d s after it was cancelled",
+						 st->run_id, st->status, CANCEL_WAIT_SECONDS);
+			return FSB_EXIT_FAILED;
+		}
+		pg_usleep(FOLLOW_POLL_MS * 1000L);
+		poll_run(fc, st);
+		poll_slices(fc, st);
+	}
+	return code;
+}
+
+/*
+ * Follows a run until it ends; returns the exit code.  resumed: the slices
+ * that ended before are counted, not shown again.
+ */
+int
+fsb_follow(FsbConn *fc, const FsbOptions *opts, const char *run_id, bool resumed)
+{
+	FollowState st = {0};
+	int			code;
+
+	st.run_id = run_id;
+	st.json = opts->json;
+	st.bar = !st.json && isatty(fileno(stderr));
+	st.lines = !st.json && !st.bar;
+	st.manual = opts->publish && strcmp(opts->publish, "manual") == 0;
+	st.t0 = now_seconds();
+	fsb_catch_sigint();
+	if (resumed)
+	{
+		bool		lines = st.lines;
+
+		st.lines = false;
+		poll_slices(fc, &st);
+		st.lines = lines;
+	}
+	for (;;)
+	{
+		poll_run(fc, &st);
+		poll_slices(fc, &st);
+		st.progress.elapsed = now_seconds() - st.t0;
+		if ((code = ended(&st)) >= 0)
+			return code;
+		if (fsb_interrupted())
+			return cancel_run(fc, &st);
+		if (st.bar)
+			fsb_bar_draw(&st.progress);
+		pg_usleep(FOLLOW_POLL_MS * 1000L);
+		if (fsb_interrupted())
+			return cancel_run(fc, &st);
+	}
+}
+
+/* Builds the fs_backfill_stage call with the options given, in named notation. */
+static char *
+stage_call(FsbConn *fc, const FsbOptions *opts, const char **params, int *nparams)
+{
+	PQExpBuffer sql = createPQExpBuffer();
+	int			n = 0;
+
+	appendPQExpBuffer(sql, "SELECT %s.fs_backfill_stage(feature_set => $1::pg_catalog.text",
+					  fc->schema);
+	params[n++] = opts->feature_set;
+#define ARG(value, name, type) \
+	if (value) \
+	{ \
+		params[n++] = (value); \
+		appendPQExpBuffer(sql, ", %s => $%d::%s", name, n, type); \
+	}
+	ARG(opts->start_time, "start_time", "pg_catalog.text");
+	ARG(opts->stop_time, "stop_time", "pg_catalog.text");
+	ARG(opts->reset ? "true" : NULL, "reset", "pg_catalog.bool");
+	ARG(opts->profile, "resource_profile", "pg_catalog.text");
+	ARG(opts->comment, "comment", "pg_catalog.text");
+	ARG(opts->parallel > 0 ? psprintf("%d", opts->parallel) : NULL, "parallel", "pg_catalog.int4");
+	ARG(opts->publish, "publish", "pg_catalog.text");
+#undef ARG
+	appendPQExpBufferStr(sql, ")");
+	*nparams = n;
+	return sql->data;
+}
+
+/*
+ * backfill: --dry-run prints the plan; otherwise stage the run, then print
+ * its id (--detach) or follow it.
+ */
+int
+fsb_backfill(FsbConn *fc, const FsbOptions *opts)
+{
+	const char *params[8];
+	int			nparams;
+	char	   *sql;
+	PGresult   *res;
+	char	   *run_id;
+
+	if (opts->dry_run)
+		return fsb_cmd_plan(fc, opts);
+	fsb_require_staged_api(fc);
+
+	sql = stage_call(fc, opts, params, &nparams);
+	fsb_catch_sigint();
+	res = fsb_query_interruptible(fc, sql, nparams, params);
+	if (!fsb_ok(res))
+	{
+		if (fsb_interrupted())
+		{
+			pg_log_error("cancelled before the run was staged; nothing was changed");
+			exit(FSB_EXIT_CANCELLED);
+		}
+		exit(fsb_report_error(fc, res));
+	}
+	run_id = pg_strdup(PQgetvalue(res, 0, 0));
+	PQclear(res);
+
+	if (opts->json)
+		printf("{\"event\":\"staged\",\"run_id\":%s}\n", run_id);
+	else if (opts->detach)
+		printf("%s\n", run_id);
+	fflush(stdout);
+	if (opts->detach)
+		return FSB_EXIT_OK;
+	return fsb_follow(fc, opts, run_id, false);
+}
