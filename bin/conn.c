@@ -7,9 +7,13 @@
  * The connection takes -h -p -U -d (a database name or a conninfo string,
  * expanded as psql expands it), --environment (libpq's service=) and the
  * PG* environment variables, and asks for a password on a terminal when the
- * server wants one.  After connecting the session's search_path is emptied:
- * every statement this client sends names pg_catalog or the extension's
- * schema explicitly.
+ * server wants one.
+ *
+ * The session keeps the user's search_path: the SQL API resolves a feature
+ * set's source with it, as it would in psql.  The client's own statements
+ * qualify every function, table and view (pg_catalog, fs_backfill, the
+ * extension's schema) and give every operand an exact type, so that
+ * pg_catalog's operators, searched first, are the ones they use.
  *
  * Ctrl-C: once fsb_catch_sigint() has run, SIGINT only sets a flag that the
  * caller polls, and cancels the statement running in
@@ -77,8 +81,6 @@ find_extension(FsbConn *fc)
 {
 	PGresult   *res;
 
-	res = fsb_query(fc, "SELECT pg_catalog.set_config('search_path', '', false)", 0, NULL);
-	PQclear(res);
 	res = fsb_query(fc,
 					"SELECT pg_catalog.quote_ident(n.nspname),"
 					"       pg_catalog.to_regclass('fs_backfill.run_slices') IS NOT NULL"

@@ -5,9 +5,9 @@
  *		fs_backfill (SPEC section 9): options, exit codes, and the functions
  *		each file exports.
  *
- * The client calls only the SQL API.  Every statement it sends names the
- * extension's schema, and the session's search_path is empty, so nothing a
- * user can create elsewhere is called in its place.
+ * The client calls only the SQL API, and reads only the extension's tables
+ * and views.  Every statement it sends names the schema of each function
+ * and table it uses (conn.c says why the search_path stays the user's).
  *
  * Copyright (c) 2026, fs_backfill authors
  *
