@@ -266,7 +266,7 @@ ended(FollowState *st)
 		pg_log_error("run %s failed%s%s", st->run_id,
 					 st->failure ? ": " : "", st->failure ? st->failure : "");
 	else
-		pg_log_error("run %s was cancelled", st->run_id);
+		pg_log_info("run %s cancelled", st->run_id);
 	fflush(stdout);
 	return code;
 }

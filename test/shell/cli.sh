@@ -7,6 +7,7 @@
 # asks for, nothing more.
 DB=fsb_shell_cli
 . "$(dirname "$0")/lib.sh"
+PATH=$(pg_config --bindir):$PATH     # make install puts fs-backfill beside psql
 command -v jq >/dev/null || { echo "Bail out! jq is not installed (test/setup_deps.sh)"; exit 1; }
 
 tmp=$(mktemp -d)

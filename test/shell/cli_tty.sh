@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# fs-backfill in a real terminal (a private tmux server; send-keys and
+# capture-pane): the progress bar is redrawn in place, one line that counts
+# the slices up and ends at 100%; Ctrl-C while a run builds a slow slice
+# cancels the run (status cancelled, the table unchanged) and exits 3.
+DB=fsb_shell_cli_tty
+. "$(dirname "$0")/lib.sh"
+PATH=$(pg_config --bindir):$PATH     # make install puts fs-backfill beside psql
+command -v tmux >/dev/null || { echo "Bail out! tmux is not installed (test/setup_deps.sh)"; exit 1; }
+
+psql -X -q -d postgres -c "DROP ROLE IF EXISTS fsb_cli_tty" -c "CREATE ROLE fsb_cli_tty LOGIN" >/dev/null 2>&1
+fresh_db
+q -c "GRANT CREATE ON SCHEMA public TO fsb_cli_tty" >/dev/null
+PGUSER=fsb_cli_tty make_feature_set 6 50
+set_source() {
+    PGUSER=fsb_cli_tty q -c "SELECT fs_alter_feature_set('fs', jsonb_build_object('source', \$s\$$1\$s\$::text))" >/dev/null
+}
+table() { q -c "SELECT digest('2025-03-01', '2025-03-07')"; }
+
+# a tmux server of our own: it inherits this environment (PGHOST, PGPORT, PATH)
+sock=fsb_cli_tty_$$
+T() { tmux -L "$sock" "$@"; }
+T new-session -d -s cli -x 150 -y 40 bash --norc --noprofile
+trap 'T kill-server 2>/dev/null' EXIT
+pane() { T capture-pane -p -t cli; }
+# type COMMAND: runs it in the terminal, followed by its exit code
+type_cmd() { T send-keys -t cli "clear; $1; echo EXIT=\$?" Enter; }
+# wait_pane SECONDS REGEX: polls the screen until REGEX shows; false at the deadline
+wait_pane() {
+    local deadline
+    deadline=$(awk -v n="$(now_s)" -v s="$1" 'BEGIN { printf "%.3f", n + s }')
+    while lt "$(now_s)" "$deadline"; do
+        pane | grep -Eq "$2" && return 0
+        sleep 0.05
+    done
+    return 1
+}
+cli="fs-backfill -U fsb_cli_tty -d $DB backfill --feature-set fs --start-time 2025-03-01 --stop-time 2025-03-06 --parallel 1"
+
+# --- the bar: six slices of 0.4 s each, one at a time ------------------------
+q -c "UPDATE raw SET v = v + 1" >/dev/null
+set_source 'WITH pause AS MATERIALIZED (SELECT pg_sleep(0.4))
+            SELECT user_id, ts AS feature_time, v FROM raw, pause WHERE ts >= $1 AND ts < $2'
+type_cmd "$cli"
+seen=""
+deadline=$(awk -v n="$(now_s)" 'BEGIN { printf "%.3f", n + 60 }')
+while lt "$(now_s)" "$deadline"; do
+    screen=$(pane)
+    n=$(printf '%s\n' "$screen" | sed -n 's/^\([0-5]\)\/6 slices \[.*/\1/p' | tail -1)
+    [ -n "$n" ] && case " $seen " in *" $n "*) ;; *) seen="$seen $n" ;; esac
+    printf '%s\n' "$screen" | grep -q '^EXIT=' && break
+    sleep 0.05
+done
+screen=$(pane)
+is "$(printf '%s\n' "$screen" | grep -c 'slices \[')" "1" "the bar is one line, redrawn in place"
+ok "$([ "$(echo $seen | wc -w)" -ge 3 ]; echo $?)" "it counted the slices up while the run went on (seen:$seen)"
+ok "$(printf '%s\n' "$screen" | grep -Eq '^6/6 slices \[={24}\] 100%  300 rows  [0-9]+ rows/s  [0-9:]+ elapsed  ETA 00:00  succeeded *$'; echo $?)" \
+   "and it ends at 100%: slices, rows, rate, elapsed, ETA ($(printf '%s\n' "$screen" | grep 'slices \['))"
+ok "$(printf '%s\n' "$screen" | grep -Eq '^run [0-9]+ succeeded: 6 slices, 300 rows in [0-9:]+$'; echo $?)" "then the result"
+is "$(printf '%s\n' "$screen" | grep '^EXIT=')" "EXIT=0" "exit code 0"
+is "$(q -c "SELECT digest('2025-03-01', '2025-03-07') = source_digest('2025-03-01', '2025-03-07')")" "t" \
+   "the table equals the source"
+
+# --- Ctrl-C: the second slice takes 60 s; cancel while it builds -----------------
+q -c "UPDATE raw SET v = v + 1" >/dev/null
+before=$(table)
+set_source "$(slow_source 60 '2025-03-02 00:00:00+00')"
+start=$(now_s)
+type_cmd "$cli"
+wait_for 20 "SELECT EXISTS (SELECT FROM fs_backfill.run_slices s JOIN fs_backfill.runs r USING (run_id)
+                             WHERE r.status = 'staging' AND s.slice_start = '2025-03-02 00:00:00+00'
+                               AND s.status = 'building')"
+ok $? "the run is building its slow slice"
+wait_pane 5 '^1/6 slices \['
+ok $? "while the bar shows the first slice done"
+id=$(q -c "SELECT max(run_id) FROM fs_backfill.runs")
+T send-keys -t cli C-c
+wait_pane 30 '^EXIT='
+ok $? "Ctrl-C ends the client"
+screen=$(pane)
+is "$(printf '%s\n' "$screen" | grep '^EXIT=')" "EXIT=3" "with exit code 3"
+ok "$(printf '%s\n' "$screen" | grep -q "^fs-backfill: cancelling run $id$" &&
+      printf '%s\n' "$screen" | grep -q "^fs-backfill: run $id cancelled$"; echo $?)" \
+   "saying so: cancelling, then cancelled ($(printf '%s\n' "$screen" | grep -i cancel | tr '\n' '|'))"
+ok "$(lt "$(elapsed "$start")" 30; echo $?)" "well before the slow slice would have ended"
+is "$(q -c "SELECT status FROM fs_backfill.runs WHERE run_id = $id")" "cancelled" "the run is cancelled"
+is "$(table)" "$before" "the table is unchanged"
+done_testing
