@@ -47,6 +47,7 @@ typedef struct FollowState
 	bool	   *reported;		/* per slice: its end was shown */
 	int			nreported;
 	char	   *status;			/* the run's status at the last poll */
+	bool		status_changed; /* by the last poll */
 	char	   *failure;		/* the first failed slice's error */
 	FsbProgress progress;
 	double		t0;
@@ -102,9 +103,10 @@ report_slice(FollowState *st, const PGresult *res, int r)
 	}
 	else if (st->lines)
 	{
-		fprintf(stderr, "run %s: slice %s/%d [%s, %s) %s: %s",
+		fprintf(stderr, "run %s: slice %s/%d [%s, %s)%s%s: %s",
 				st->run_id, slice, PQntuples(res), PQgetvalue(res, r, 4),
-				PQgetvalue(res, r, 5), PQgetvalue(res, r, 3), status);
+				PQgetvalue(res, r, 5), PQgetisnull(res, r, 3) ? "" : " ",
+				PQgetvalue(res, r, 3), status);
 		if (error)
 			fprintf(stderr, ": %s\n", error);
 		else
@@ -190,15 +192,27 @@ poll_run(FsbConn *fc, FollowState *st)
 		st->manual = strcmp(PQgetvalue(res, 0, 1), "manual") == 0;
 	PQclear(res);
 
-	if (st->status == NULL || strcmp(st->status, status) != 0)
-	{
-		if (st->json)
-			emit_event(st, "status", psprintf("\"status\":\"%s\"", status));
-		else if (st->lines)
-			fprintf(stderr, "run %s: %s\n", st->run_id, status);
-	}
+	st->status_changed = st->status == NULL || strcmp(st->status, status) != 0;
 	st->status = status;
 	st->progress.phase = status;
+}
+
+/*
+ * Polls the run, then its slices (so that every slice that ended before
+ * the run did is seen), and shows the slices that ended, then the run's
+ * new status.
+ */
+static void
+poll(FsbConn *fc, FollowState *st)
+{
+	poll_run(fc, st);
+	poll_slices(fc, st);
+	if (!st->status_changed)
+		return;
+	if (st->json)
+		emit_event(st, "status", psprintf("\"status\":\"%s\"", st->status));
+	else if (st->lines)
+		fprintf(stderr, "run %s: %s\n", st->run_id, st->status);
 }
 
 static void
@@ -299,8 +313,7 @@ cancel_run(FsbConn *fc, FollowState *st)
 			return FSB_EXIT_FAILED;
 		}
 		pg_usleep(FOLLOW_POLL_MS * 1000L);
-		poll_run(fc, st);
-		poll_slices(fc, st);
+		poll(fc, st);
 	}
 	return code;
 }
@@ -332,8 +345,7 @@ fsb_follow(FsbConn *fc, const FsbOptions *opts, const char *run_id, bool resumed
 	}
 	for (;;)
 	{
-		poll_run(fc, &st);
-		poll_slices(fc, &st);
+		poll(fc, &st);
 		st.progress.elapsed = now_seconds() - st.t0;
 		if ((code = ended(&st)) >= 0)
 			return code;
@@ -347,7 +359,22 @@ fsb_follow(FsbConn *fc, const FsbOptions *opts, const char *run_id, bool resumed
 	}
 }
 
-/* Builds the fs_backfill_stage call with the options given, in named notation. */
+/* Appends ", name => $n::type" to the call when value is given. */
+static void
+add_arg(PQExpBuffer sql, const char **params, int *n, const char *value,
+		const char *name, const char *type)
+{
+	if (value == NULL)
+		return;
+	params[(*n)++] = value;
+	appendPQExpBuffer(sql, ", %s => $%d::%s", name, *n, type);
+}
+
+/*
+ * Builds the fs_backfill_stage call in named notation, with the options
+ * given only: the SQL API's defaults stand for the others.  The bounds are
+ * text, so the call takes the text form (SPEC section 2's time forms).
+ */
 static char *
 stage_call(FsbConn *fc, const FsbOptions *opts, const char **params, int *nparams)
 {
@@ -357,20 +384,14 @@ stage_call(FsbConn *fc, const FsbOptions *opts, const char **params, int *nparam
 	appendPQExpBuffer(sql, "SELECT %s.fs_backfill_stage(feature_set => $1::pg_catalog.text",
 					  fc->schema);
 	params[n++] = opts->feature_set;
-#define ARG(value, name, type) \
-	if (value) \
-	{ \
-		params[n++] = (value); \
-		appendPQExpBuffer(sql, ", %s => $%d::%s", name, n, type); \
-	}
-	ARG(opts->start_time, "start_time", "pg_catalog.text");
-	ARG(opts->stop_time, "stop_time", "pg_catalog.text");
-	ARG(opts->reset ? "true" : NULL, "reset", "pg_catalog.bool");
-	ARG(opts->profile, "resource_profile", "pg_catalog.text");
-	ARG(opts->comment, "comment", "pg_catalog.text");
-	ARG(opts->parallel > 0 ? psprintf("%d", opts->parallel) : NULL, "parallel", "pg_catalog.int4");
-	ARG(opts->publish, "publish", "pg_catalog.text");
-#undef ARG
+	add_arg(sql, params, &n, opts->start_time, "start_time", "pg_catalog.text");
+	add_arg(sql, params, &n, opts->stop_time, "stop_time", "pg_catalog.text");
+	add_arg(sql, params, &n, opts->reset ? "true" : NULL, "reset", "pg_catalog.bool");
+	add_arg(sql, params, &n, opts->profile, "resource_profile", "pg_catalog.text");
+	add_arg(sql, params, &n, opts->comment, "comment", "pg_catalog.text");
+	add_arg(sql, params, &n, opts->parallel > 0 ? psprintf("%d", opts->parallel) : NULL,
+			"parallel", "pg_catalog.int4");
+	add_arg(sql, params, &n, opts->publish, "publish", "pg_catalog.text");
 	appendPQExpBufferStr(sql, ")");
 	*nparams = n;
 	return sql->data;
