@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # fs-backfill in a real terminal (a private tmux server; send-keys and
-# capture-pane): the progress bar is redrawn in place, one line that counts
-# the slices up and ends at 100%; Ctrl-C while a run builds a slow slice
-# cancels the run (status cancelled, the table unchanged) and exits 3.
+# capture-pane): Ctrl-C cancels a statement that waits (a plan behind a
+# lock) and exits 3; the progress bar is redrawn in place, one line that
+# counts the slices up and ends at 100%; Ctrl-C while a run builds a slow
+# slice cancels the run (status cancelled, the table unchanged) and exits 3.
 DB=fsb_shell_cli_tty
 . "$(dirname "$0")/lib.sh"
 PATH=$(pg_config --bindir):$PATH     # make install puts fs-backfill beside psql
@@ -36,6 +37,26 @@ wait_pane() {
     return 1
 }
 cli="fs-backfill -U fsb_cli_tty -d $DB backfill --feature-set fs --start-time 2025-03-01 --stop-time 2025-03-06 --parallel 1"
+
+# --- Ctrl-C while a statement waits: a plan behind a lock on the table --------
+PGAPPNAME=fsb_cli_tty_holder q -c "BEGIN" -c "LOCK TABLE feat" -c "SELECT pg_sleep(60)" >/dev/null 2>&1 &
+holder=$!
+wait_for 10 "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE application_name = 'fsb_cli_tty_holder'
+                             AND wait_event = 'PgSleep')"
+type_cmd "fs-backfill -U fsb_cli_tty -d $DB plan --feature-set fs"
+wait_for 10 "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE application_name = 'fs-backfill'
+                             AND wait_event_type = 'Lock')"
+ok $? "the plan waits for the lock"
+T send-keys -t cli C-c
+wait_pane 10 '^EXIT='
+ok $? "Ctrl-C ends the client"
+# (the terminal echoes ^C where the cursor is)
+is "$(pane | sed 's/^^C//' | grep -e '^fs-backfill' -e '^EXIT=' | tr '\n' '|')" "fs-backfill: error: cancelled; nothing was changed|EXIT=3|" \
+   "it cancelled the statement, said so, and exits 3"
+is "$(q -c "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'fs-backfill'")" "0" \
+   "and left no session behind"
+q -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'fsb_cli_tty_holder'" >/dev/null
+wait "$holder"
 
 # --- the bar: six slices of 0.4 s each, one at a time ------------------------
 q -c "UPDATE raw SET v = v + 1" >/dev/null
