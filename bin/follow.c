@@ -49,6 +49,7 @@ typedef struct FollowState
 	char	   *status;			/* the run's status at the last poll */
 	bool		status_changed; /* by the last poll */
 	char	   *failure;		/* the first failed slice's error */
+	char	   *run_error;		/* why the run failed (staged_runs.error) */
 	FsbProgress progress;
 	double		t0;
 } FollowState;
@@ -115,8 +116,7 @@ report_slice(FollowState *st, const PGresult *res, int r)
 					PQgetisnull(res, r, 9) ? "?" : PQgetvalue(res, r, 9));
 	}
 	if (error && st->failure == NULL)
-		st->failure = psprintf("slice %s [%s, %s): %s", slice, PQgetvalue(res, r, 4),
-							   PQgetvalue(res, r, 5), error);
+		st->failure = psprintf("slice %s: %s", slice, error);
 }
 
 /* Reads the slices, shows the ones that ended since the last poll. */
@@ -178,8 +178,10 @@ poll_run(FsbConn *fc, FollowState *st)
 	char	   *status;
 
 	res = fsb_query(fc,
-					"SELECT r.status, pg_catalog.to_jsonb(r) ->> 'publish'"
-					"  FROM fs_backfill.runs r WHERE r.run_id = $1::pg_catalog.int8",
+					"SELECT r.status, sr.publish, sr.error"
+					"  FROM fs_backfill.runs r"
+					"  LEFT JOIN fs_backfill.staged_runs sr ON sr.run_id = r.run_id"
+					" WHERE r.run_id = $1::pg_catalog.int8",
 					1, params);
 	if (PQntuples(res) == 0)
 	{
@@ -190,6 +192,8 @@ poll_run(FsbConn *fc, FollowState *st)
 	status = pg_strdup(PQgetvalue(res, 0, 0));
 	if (!PQgetisnull(res, 0, 1))
 		st->manual = strcmp(PQgetvalue(res, 0, 1), "manual") == 0;
+	if (!PQgetisnull(res, 0, 2))
+		st->run_error = pg_strdup(PQgetvalue(res, 0, 2));
 	PQclear(res);
 
 	st->status_changed = st->status == NULL || strcmp(st->status, status) != 0;
@@ -226,7 +230,7 @@ emit_finished(FollowState *st, int code)
 	fsb_json_value(buf, "slices", psprintf("%d", st->progress.total), true);
 	fsb_json_value(buf, "rows", psprintf("%lld", st->progress.rows), true);
 	fsb_json_value(buf, "seconds", psprintf("%.3f", st->progress.elapsed), true);
-	fsb_json_value(buf, "error", st->failure, false);
+	fsb_json_value(buf, "error", st->failure ? st->failure : st->run_error, false);
 	fsb_json_value(buf, "exit_code", psprintf("%d", code), true);
 	emit_event(st, "finished", buf->data + 1);
 	destroyPQExpBuffer(buf);
@@ -277,8 +281,11 @@ ended(FollowState *st)
 		printf("run %s staged: %d slices, %lld rows; publish it with: fs-backfill publish %s\n",
 			   st->run_id, st->progress.total, st->progress.rows, st->run_id);
 	else if (code == FSB_EXIT_FAILED)
-		pg_log_error("run %s failed%s%s", st->run_id,
-					 st->failure ? ": " : "", st->failure ? st->failure : "");
+	{
+		const char *why = st->failure ? st->failure : st->run_error;
+
+		pg_log_error("run %s failed%s%s", st->run_id, why ? ": " : "", why ? why : "");
+	}
 	else
 		pg_log_info("run %s cancelled", st->run_id);
 	fflush(stdout);

@@ -211,6 +211,10 @@ run cli backfill --feature-set fs --start-time 2025-03-01 --stop-time 2025-03-02
 is "$rc" 2 "a run that fails a check exits 2"
 ok "$(grep -q '^fs-backfill: error: run [0-9]* failed: slice .*min_rows' "$tmp/err"; echo $?)" "saying which slice and check ($(tail -1 "$tmp/err"))"
 is "$(table)" "$before" "the table is unchanged"
+id=$(q -c "SELECT max(run_id) FROM fs_backfill.runs")
+run cli cancel "$id"
+is "$rc/$out/$(q -c "SELECT status FROM fs_backfill.runs WHERE run_id = $id")" "0/run $id cancelled/cancelled" \
+   "cancel RUN_ID of the failed run: exit 0, the run cancelled"
 PGUSER=fsb_cli_user q -c "SELECT fs_alter_feature_set('fs', '{\"checks\": {}}')" >/dev/null
 
 # resume: a run that failed (the gate was shut) finishes once it is open
