@@ -285,6 +285,8 @@ ended(FollowState *st)
 		const char *why = st->failure ? st->failure : st->run_error;
 
 		pg_log_error("run %s failed%s%s", st->run_id, why ? ": " : "", why ? why : "");
+		pg_log_error_hint("Fix the cause and resume it with \"fs-backfill resume %s\", or cancel it with \"fs-backfill cancel %s\": until then it holds its interval.",
+						  st->run_id, st->run_id);
 	}
 	else
 		pg_log_info("run %s cancelled", st->run_id);

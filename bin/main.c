@@ -243,37 +243,70 @@ main(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "h:p:U:d:vV?", long_options, NULL)) != -1)
 	{
+		/* long options 1000 + n set OPT_* bit n, to be checked per command */
 		if (c >= 1000 && c <= 1010)
 			given |= 1 << (c - 1000);
 		switch (c)
 		{
-			case 'h': opts.host = optarg; break;
-			case 'p': opts.port = optarg; break;
-			case 'U': opts.user = optarg; break;
-			case 'd': opts.dbname = optarg; break;
-			case 'E': opts.service = optarg; break;
-			case 'v': opts.verbose = true; break;
+			case 'h':
+				opts.host = optarg;
+				break;
+			case 'p':
+				opts.port = optarg;
+				break;
+			case 'U':
+				opts.user = optarg;
+				break;
+			case 'd':
+				opts.dbname = optarg;
+				break;
+			case 'E':
+				opts.service = optarg;
+				break;
+			case 'v':
+				opts.verbose = true;
+				break;
 			case 'V':
 				printf("fs-backfill (fs_backfill) %s\n", FSB_VERSION);
 				exit(FSB_EXIT_OK);
-			case 1000: opts.feature_set = optarg; break;
-			case 1001: opts.start_time = optarg; break;
-			case 1002: opts.stop_time = optarg; break;
-			case 1003: opts.reset = true; break;
-			case 1004: opts.profile = optarg; break;
-			case 1005: opts.comment = optarg; break;
+			case 1000:
+				opts.feature_set = optarg;
+				break;
+			case 1001:
+				opts.start_time = optarg;
+				break;
+			case 1002:
+				opts.stop_time = optarg;
+				break;
+			case 1003:
+				opts.reset = true;
+				break;
+			case 1004:
+				opts.profile = optarg;
+				break;
+			case 1005:
+				opts.comment = optarg;
+				break;
 			case 1006:
 				if (!option_parse_int(optarg, "--parallel", 1, 1024, &opts.parallel))
 					exit(FSB_EXIT_USAGE);
 				break;
-			case 1007: opts.publish = optarg; break;
-			case 1008: opts.dry_run = true; break;
-			case 1009: opts.detach = true; break;
+			case 1007:
+				opts.publish = optarg;
+				break;
+			case 1008:
+				opts.dry_run = true;
+				break;
+			case 1009:
+				opts.detach = true;
+				break;
 			case 1010:
 				if (!option_parse_int(optarg, "--limit", 1, INT_MAX, &opts.limit))
 					exit(FSB_EXIT_USAGE);
 				break;
-			case 1011: opts.json = true; break;
+			case 1011:
+				opts.json = true;
+				break;
 			case '?':
 				if (strcmp(argv[optind - 1], "-?") == 0 ||
 					strcmp(argv[optind - 1], "--help") == 0)

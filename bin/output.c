@@ -48,11 +48,21 @@ fsb_json_string(PQExpBuffer buf, const char *s)
 	{
 		switch (*p)
 		{
-			case '"': appendPQExpBufferStr(buf, "\\\""); break;
-			case '\\': appendPQExpBufferStr(buf, "\\\\"); break;
-			case '\n': appendPQExpBufferStr(buf, "\\n"); break;
-			case '\r': appendPQExpBufferStr(buf, "\\r"); break;
-			case '\t': appendPQExpBufferStr(buf, "\\t"); break;
+			case '"':
+				appendPQExpBufferStr(buf, "\\\"");
+				break;
+			case '\\':
+				appendPQExpBufferStr(buf, "\\\\");
+				break;
+			case '\n':
+				appendPQExpBufferStr(buf, "\\n");
+				break;
+			case '\r':
+				appendPQExpBufferStr(buf, "\\r");
+				break;
+			case '\t':
+				appendPQExpBufferStr(buf, "\\t");
+				break;
 			default:
 				if (*p < 0x20)
 					appendPQExpBuffer(buf, "\\u%04x", *p);
