@@ -241,6 +241,11 @@ run cli backfill --feature-set fs --start-time 2025-03-01 --stop-time 2025-03-04
 id=$out
 wait_for 10 "SELECT count(*) > 0 FROM fs_backfill.run_slices WHERE run_id = ${id:-0} AND status = 'building'"
 ok $? "the detached run is building its first slice"
+run cli status
+ok "$([ "$rc" = 0 ] && grep -Eq "^ +$id \| fs +\| staging +\|" "$tmp/out"; echo $?)" "status lists the run under way ($(grep -E "^ +$id " "$tmp/out" | head -1))"
+run cli status --json
+ok "$(json_ok && jq -s -e "any(.[]; .run_id == $id and .status == \"staging\" and .slices == 4)" "$tmp/out" >/dev/null; echo $?)" \
+   "and status --json too"
 run cli cancel "$id"
 is "$rc/$out" "0/run $id cancelled" "cancel RUN_ID exits 0"
 wait_for 10 "SELECT status = 'cancelled' FROM fs_backfill.runs WHERE run_id = $id"
