@@ -13,7 +13,7 @@ command -v jq >/dev/null || { echo "Bail out! jq is not installed (test/setup_de
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 psql -X -q -d postgres -c "DROP DATABASE IF EXISTS ${DB}_noext" -c "CREATE DATABASE ${DB}_noext" \
-     -c "DROP ROLE IF EXISTS fsb_cli_user" -c "CREATE ROLE fsb_cli_user LOGIN" >/dev/null 2>&1
+     -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "DROP ROLE IF EXISTS fsb_cli_user" -c "CREATE ROLE fsb_cli_user LOGIN PASSWORD '${PGPASSWORD:-unused}'" >/dev/null 2>&1
 fresh_db
 q -c "GRANT CREATE ON SCHEMA public TO fsb_cli_user" >/dev/null
 PGUSER=fsb_cli_user make_feature_set 4 50
@@ -158,7 +158,7 @@ run cli backfill --feature-set fs --start-time 2025-03-01 --stop-time 2025-03-03
 is "$rc" 0 "backfill, followed to its end, exits 0"
 ok "$(no_cr; echo $?)" "piped: no carriage return"
 is "$(grep -c '^run [0-9]*: slice [1-3]/3 \[2025-03-0[1-3] 00:00:00, 2025-03-0[2-4] 00:00:00) .*: staged, 50 rows' "$tmp/err")" "3" \
-   "one line per finished slice on stderr ($(head -c 300 "$tmp/err"))"
+   "one line per finished slice on stderr ($(head -c 300 "$tmp/err" | tr "\n" "|"))"
 ok "$(grep -Eq '^run [0-9]+ succeeded: 3 slices, 150 rows in [0-9:]+$' "$tmp/out"; echo $?)" "the result on stdout ($out)"
 id=$(sed -n 's/^run \([0-9]*\) succeeded.*/\1/p' "$tmp/out")
 is "$(q -c "SELECT status || '/' || comment FROM fs_backfill.runs WHERE run_id = ${id:-0}")" "succeeded/from the cli" \

@@ -9,7 +9,7 @@ DB=fsb_shell_cli_tty
 PATH=$(pg_config --bindir):$PATH     # make install puts fs-backfill beside psql
 command -v tmux >/dev/null || { echo "Bail out! tmux is not installed (test/setup_deps.sh)"; exit 1; }
 
-psql -X -q -d postgres -c "DROP ROLE IF EXISTS fsb_cli_tty" -c "CREATE ROLE fsb_cli_tty LOGIN" >/dev/null 2>&1
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "DROP ROLE IF EXISTS fsb_cli_tty" -c "CREATE ROLE fsb_cli_tty LOGIN PASSWORD '${PGPASSWORD:-unused}'" >/dev/null 2>&1
 fresh_db
 q -c "GRANT CREATE ON SCHEMA public TO fsb_cli_tty" >/dev/null
 PGUSER=fsb_cli_tty make_feature_set 6 50
