@@ -43,12 +43,13 @@ typedef struct FollowState
 	bool		bar;			/* draw the bar on stderr */
 	bool		lines;			/* a line per finished slice on stderr */
 	bool		json;			/* events on stdout */
+	bool		quiet;			/* show no slice (the first poll of a resume) */
 	bool		manual;			/* the run waits at staged for a publish */
 	bool	   *reported;		/* per slice: its end was shown */
 	int			nreported;
 	char	   *status;			/* the run's status at the last poll */
 	bool		status_changed; /* by the last poll */
-	char	   *failure;		/* the first failed slice's error */
+	char	   *failure;		/* the first failed slice's error, now */
 	char	   *run_error;		/* why the run failed (staged_runs.error) */
 	FsbProgress progress;
 	double		t0;
@@ -83,6 +84,8 @@ report_slice(FollowState *st, const PGresult *res, int r)
 	const char *status = PQgetvalue(res, r, 1);
 	const char *error = PQgetisnull(res, r, 8) ? NULL : PQgetvalue(res, r, 8);
 
+	if (st->quiet)
+		return;
 	if (st->json)
 	{
 		PQExpBuffer buf = createPQExpBuffer();
@@ -115,8 +118,6 @@ report_slice(FollowState *st, const PGresult *res, int r)
 					PQgetisnull(res, r, 2) ? "0" : PQgetvalue(res, r, 2),
 					PQgetisnull(res, r, 9) ? "?" : PQgetvalue(res, r, 9));
 	}
-	if (error && st->failure == NULL)
-		st->failure = psprintf("slice %s: %s", slice, error);
 }
 
 /* Reads the slices, shows the ones that ended since the last poll. */
@@ -144,6 +145,7 @@ poll_slices(FsbConn *fc, FollowState *st)
 			   (PQntuples(res) - st->nreported) * sizeof(bool));
 		st->nreported = PQntuples(res);
 	}
+	st->failure = NULL;
 	st->progress.total = PQntuples(res);
 	st->progress.done = 0;
 	st->progress.rows = 0;
@@ -161,10 +163,12 @@ poll_slices(FsbConn *fc, FollowState *st)
 				st->progress.rows += atoll(PQgetvalue(res, r, 2));
 		}
 		if (ended && !st->reported[r])
-		{
-			st->reported[r] = true;
 			report_slice(st, res, r);
-		}
+		/* a slice that failed and is retried is shown again when it ends */
+		st->reported[r] = ended;
+		if (strcmp(status, "failed") == 0 && !PQgetisnull(res, r, 8) && st->failure == NULL)
+			st->failure = psprintf("slice %s: %s", PQgetvalue(res, r, 0),
+								   PQgetvalue(res, r, 8));
 	}
 	PQclear(res);
 }
@@ -346,11 +350,10 @@ fsb_follow(FsbConn *fc, const FsbOptions *opts, const char *run_id, bool resumed
 	fsb_catch_sigint();
 	if (resumed)
 	{
-		bool		lines = st.lines;
-
-		st.lines = false;
+		/* the slices staged before are counted, not shown */
+		st.quiet = true;
 		poll_slices(fc, &st);
-		st.lines = lines;
+		st.quiet = false;
 	}
 	for (;;)
 	{
