@@ -92,6 +92,12 @@ usage(void)
 	printf("\nOptions:\n");
 	printf("  --name NAME         the same as --feature-set NAME\n");
 	printf("  --reset             the same as --reset-backfill: delete every row first\n");
+	printf("  --cluster-template PROFILE\n"
+		   "                      the resource profile of the run (small, medium, large...)\n");
+	printf("  --parallel N        slices built at once for the run (default 2)\n");
+	printf("  --publish manual    stop at staged, to publish with \"publish RUN_ID\"\n");
+	printf("  --dry-run           print the plan, change nothing\n");
+	printf("  --detach            print the run id and return; the run goes on\n");
 	printf("  --json              print one JSON object per line (per event, per row)\n");
 	printf("  -v, --verbose       print the detail, hint and SQLSTATE of errors\n");
 	printf("  -V, --version       output version information, then exit\n");
