@@ -105,7 +105,7 @@ ok "$(json_ok && jq -e 'has("partition") and has("strategy") and (.rows_now | ty
    "each line parses with jq, numbers and booleans typed"
 is "$(q -c "SELECT count(*) FROM fs_backfill.runs")/$(table)" "$before_runs/$before" "plan and --dry-run changed nothing"
 
-# --- runs, status, catchup, online ---------------------------------------------
+# --- runs, status, online ---------------------------------------------
 run cli runs
 ok "$([ "$rc" = 0 ] && grep -q '^ *1 | fs  *| succeeded' "$tmp/out"; echo $?)" "runs lists the first run"
 run cli runs --feature-set fs --limit 1 --json
@@ -118,14 +118,6 @@ run cli status
 is "$rc" 0 "status with no run id exits 0"
 run cli status --json
 ok "$([ "$rc" = 0 ] && { [ ! -s "$tmp/out" ] || json_ok; }; echo $?)" "status --json prints JSON lines (or nothing)"
-run cli catchup fs
-ok "$([ "$rc" = 0 ] && grep -Eq '^run [0-9]+ caught feature set "fs" up$|is up to date$' "$tmp/out"; echo $?)" \
-   "catchup NAME exits 0 and says what it did ($out)"
-run cli catchup fs --json
-ok "$([ "$rc" = 0 ] && json_ok && jq -e '.feature_set == "fs" and has("run_id")' "$tmp/out" >/dev/null; echo $?)" \
-   "catchup --json parses"
-run cli catchup nope
-is "$rc/$err" '1/fs-backfill: error: feature set "nope" does not exist' "catchup of an unknown feature set: exit 1"
 run cli online
 ok "$([ "$rc" = 0 ] && grep -q '^ fs  *|' "$tmp/out" && grep -q '^pid ' "$tmp/out"; echo $?)" \
    "online shows the feature set's queue and the worker"
@@ -166,7 +158,7 @@ is "$(q -c "SELECT status || '/' || comment FROM fs_backfill.runs WHERE run_id =
 is "$(q -c "SELECT digest('2025-03-01', '2025-03-04') = source_digest('2025-03-01', '2025-03-04')")" "t" \
    "and the three days equal the source"
 
-run cli backfill --name fs --start-time 2025-03-03 --stop-time 2025-03-04 --json
+run cli backfill --name fs --start-time 2025-03-03 --stop-time 2025-03-04 --cluster-template medium --json
 is "$rc" 0 "backfill --json exits 0"
 ok "$(json_ok; echo $?)" "every line parses with jq"
 is "$(jq -r .event "$tmp/out" | sort | uniq -c | awk '{print $2 "=" $1}' | grep -E '^(staged|slice|finished)=' | tr '\n' ' ')" \
@@ -176,6 +168,17 @@ is "$(jq -r 'select(.event == "finished") | "\(.status) \(.exit_code) \(.slices)
 is "$(jq -r 'select(.event == "slice") | "\(.status) \(.rows)"' "$tmp/out" | sort -u)" "staged 50" "slice events: status and rows"
 is "$(q -c "SELECT digest('2025-03-01', '2025-03-05') = source_digest('2025-03-01', '2025-03-05')")" "t" \
    "the table now equals the source"
+id=$(jq -r 'select(.event == "staged") | .run_id' "$tmp/out")
+is "$(q -c "SELECT resource_profile FROM fs_backfill.runs WHERE run_id = ${id:-0}")" "medium" \
+   "--cluster-template names the run's resource profile"
+
+# --reset-backfill: every row goes, then [start, stop) is refilled
+run cli backfill --name fs --reset-backfill --start-time 2025-03-02 --stop-time 2025-03-02
+is "$rc/$(q -c "SELECT count(*) FROM feat")/$(q -c "SELECT min(feature_time)::date FROM feat")" "0/50/2025-03-02" \
+   "--reset-backfill: only the refilled day is left"
+run cli backfill --name fs --start-time 2025-03-01 --stop-time 2025-03-04
+is "$rc/$(q -c "SELECT digest('2025-03-01', '2025-03-05') = source_digest('2025-03-01', '2025-03-05')")" "0/t" \
+   "and a backfill brings the rest back"
 
 q -c "UPDATE raw SET v = v + 1" >/dev/null
 before=$(table)
@@ -254,6 +257,16 @@ is "$(table)" "$before" "and the table unchanged"
 run cli cancel "$id"
 is "$rc/$out" "0/run $id is cancelled: nothing to cancel" "cancelling it again changes nothing"
 set_source "$plain_source"
+
+# --- catchup (last: it fills the feature set up to now) -----------------------
+run cli catchup fs
+ok "$([ "$rc" = 0 ] && grep -Eq '^run [0-9]+ caught feature set "fs" up$|is up to date$' "$tmp/out"; echo $?)" \
+   "catchup NAME exits 0 and says what it did ($out)"
+run cli catchup fs --json
+ok "$([ "$rc" = 0 ] && json_ok && jq -e '.feature_set == "fs" and has("run_id")' "$tmp/out" >/dev/null; echo $?)" \
+   "catchup --json parses"
+run cli catchup nope
+is "$rc/$err" '1/fs-backfill: error: feature set "nope" does not exist' "catchup of an unknown feature set: exit 1"
 
 ok "$(no_cr; echo $?)" "no carriage return in piped output"
 done_testing
