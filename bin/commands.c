@@ -242,8 +242,11 @@ fsb_cmd_resume(FsbConn *fc, const FsbOptions *opts)
 		pg_log_error("run %s is %s: nothing to resume", opts->arg, status);
 		return FSB_EXIT_USAGE;
 	}
-	if (opts->detach || opts->json)
-		say_run(opts, opts->arg, "resumed", psprintf("run %s resumed", opts->arg));
+	if (opts->json)
+		printf("{\"event\":\"resumed\",\"run_id\":%s}\n", opts->arg);
+	else if (opts->detach)
+		printf("run %s resumed\n", opts->arg);
+	fflush(stdout);
 	if (opts->detach)
 		return FSB_EXIT_OK;
 	return fsb_follow(fc, opts, opts->arg, true);

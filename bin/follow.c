@@ -36,6 +36,13 @@
 #define FOLLOW_POLL_MS		200
 #define CANCEL_WAIT_SECONDS	60
 
+/* Columns of the slices query (poll_slices) */
+enum
+{
+	COL_SLICE, COL_STATUS, COL_ROWS, COL_PARTITION, COL_START, COL_STOP,
+	COL_STRATEGY, COL_ATTEMPTS, COL_ERROR, COL_SECONDS
+};
+
 /* What following has seen of the run so far */
 typedef struct FollowState
 {
@@ -73,16 +80,21 @@ emit_event(const FollowState *st, const char *event, const char *more)
 	fflush(stdout);
 }
 
-/*
- * Shows the end of one slice: an event, or a line on stderr.  Columns of
- * the slices query: see poll_slices.
- */
+/* A field, or NULL for SQL NULL */
+static const char *
+field(const PGresult *res, int r, int c)
+{
+	return PQgetisnull(res, r, c) ? NULL : PQgetvalue(res, r, c);
+}
+
+/* Shows the end of one slice: an event, or a line on stderr. */
 static void
 report_slice(FollowState *st, const PGresult *res, int r)
 {
-	const char *slice = PQgetvalue(res, r, 0);
-	const char *status = PQgetvalue(res, r, 1);
-	const char *error = PQgetisnull(res, r, 8) ? NULL : PQgetvalue(res, r, 8);
+	const char *slice = PQgetvalue(res, r, COL_SLICE);
+	const char *status = PQgetvalue(res, r, COL_STATUS);
+	const char *partition = field(res, r, COL_PARTITION);
+	const char *error = field(res, r, COL_ERROR);
 
 	if (st->quiet)
 		return;
@@ -92,15 +104,15 @@ report_slice(FollowState *st, const PGresult *res, int r)
 
 		appendPQExpBufferChar(buf, '{');
 		fsb_json_value(buf, "slice", slice, true);
-		fsb_json_value(buf, "slices", PQntuples(res) ? psprintf("%d", PQntuples(res)) : "0", true);
+		fsb_json_value(buf, "slices", psprintf("%d", PQntuples(res)), true);
 		fsb_json_value(buf, "status", status, false);
-		fsb_json_value(buf, "partition", PQgetisnull(res, r, 3) ? NULL : PQgetvalue(res, r, 3), false);
-		fsb_json_value(buf, "slice_start", PQgetvalue(res, r, 4), false);
-		fsb_json_value(buf, "slice_stop", PQgetvalue(res, r, 5), false);
-		fsb_json_value(buf, "strategy", PQgetisnull(res, r, 6) ? NULL : PQgetvalue(res, r, 6), false);
-		fsb_json_value(buf, "rows", PQgetisnull(res, r, 2) ? NULL : PQgetvalue(res, r, 2), true);
-		fsb_json_value(buf, "attempts", PQgetisnull(res, r, 7) ? NULL : PQgetvalue(res, r, 7), true);
-		fsb_json_value(buf, "seconds", PQgetisnull(res, r, 9) ? NULL : PQgetvalue(res, r, 9), true);
+		fsb_json_value(buf, "partition", partition, false);
+		fsb_json_value(buf, "slice_start", field(res, r, COL_START), false);
+		fsb_json_value(buf, "slice_stop", field(res, r, COL_STOP), false);
+		fsb_json_value(buf, "strategy", field(res, r, COL_STRATEGY), false);
+		fsb_json_value(buf, "rows", field(res, r, COL_ROWS), true);
+		fsb_json_value(buf, "attempts", field(res, r, COL_ATTEMPTS), true);
+		fsb_json_value(buf, "seconds", field(res, r, COL_SECONDS), true);
 		fsb_json_value(buf, "error", error, false);
 		emit_event(st, "slice", buf->data + 1);
 		destroyPQExpBuffer(buf);
@@ -108,15 +120,15 @@ report_slice(FollowState *st, const PGresult *res, int r)
 	else if (st->lines)
 	{
 		fprintf(stderr, "run %s: slice %s/%d [%s, %s)%s%s: %s",
-				st->run_id, slice, PQntuples(res), PQgetvalue(res, r, 4),
-				PQgetvalue(res, r, 5), PQgetisnull(res, r, 3) ? "" : " ",
-				PQgetvalue(res, r, 3), status);
+				st->run_id, slice, PQntuples(res), PQgetvalue(res, r, COL_START),
+				PQgetvalue(res, r, COL_STOP), partition ? " " : "",
+				partition ? partition : "", status);
 		if (error)
 			fprintf(stderr, ": %s\n", error);
 		else
 			fprintf(stderr, ", %s rows, %s s\n",
-					PQgetisnull(res, r, 2) ? "0" : PQgetvalue(res, r, 2),
-					PQgetisnull(res, r, 9) ? "?" : PQgetvalue(res, r, 9));
+					field(res, r, COL_ROWS) ? PQgetvalue(res, r, COL_ROWS) : "0",
+					field(res, r, COL_SECONDS) ? PQgetvalue(res, r, COL_SECONDS) : "?");
 	}
 }
 
@@ -151,7 +163,7 @@ poll_slices(FsbConn *fc, FollowState *st)
 	st->progress.rows = 0;
 	for (r = 0; r < PQntuples(res); r++)
 	{
-		const char *status = PQgetvalue(res, r, 1);
+		const char *status = PQgetvalue(res, r, COL_STATUS);
 		bool		ended = strcmp(status, "pending") != 0 && strcmp(status, "building") != 0;
 		bool		staged = ended && strcmp(status, "failed") != 0 &&
 			strcmp(status, "cancelled") != 0;
@@ -159,16 +171,16 @@ poll_slices(FsbConn *fc, FollowState *st)
 		if (staged)
 		{
 			st->progress.done++;
-			if (!PQgetisnull(res, r, 2))
-				st->progress.rows += atoll(PQgetvalue(res, r, 2));
+			if (field(res, r, COL_ROWS))
+				st->progress.rows += atoll(PQgetvalue(res, r, COL_ROWS));
 		}
 		if (ended && !st->reported[r])
 			report_slice(st, res, r);
 		/* a slice that failed and is retried is shown again when it ends */
 		st->reported[r] = ended;
-		if (strcmp(status, "failed") == 0 && !PQgetisnull(res, r, 8) && st->failure == NULL)
-			st->failure = psprintf("slice %s: %s", PQgetvalue(res, r, 0),
-								   PQgetvalue(res, r, 8));
+		if (strcmp(status, "failed") == 0 && field(res, r, COL_ERROR) && st->failure == NULL)
+			st->failure = psprintf("slice %s: %s", PQgetvalue(res, r, COL_SLICE),
+								   PQgetvalue(res, r, COL_ERROR));
 	}
 	PQclear(res);
 }
@@ -215,6 +227,7 @@ poll(FsbConn *fc, FollowState *st)
 {
 	poll_run(fc, st);
 	poll_slices(fc, st);
+	st->progress.elapsed = now_seconds() - st->t0;
 	if (!st->status_changed)
 		return;
 	if (st->json)
@@ -358,7 +371,6 @@ fsb_follow(FsbConn *fc, const FsbOptions *opts, const char *run_id, bool resumed
 	for (;;)
 	{
 		poll(fc, &st);
-		st.progress.elapsed = now_seconds() - st.t0;
 		if ((code = ended(&st)) >= 0)
 			return code;
 		if (fsb_interrupted())

@@ -19,13 +19,16 @@ q -c "GRANT CREATE ON SCHEMA public TO fsb_cli_user" >/dev/null
 PGUSER=fsb_cli_user make_feature_set 4 50
 is "$(q -c "SELECT rolsuper OR rolcreaterole OR rolcreatedb OR rolbypassrls FROM pg_roles WHERE rolname = 'fsb_cli_user'")" \
    "f" "the client's role has no attribute"
-# a source that fails while the gate is shut (so that a run fails, and resumes)
+# a source that fails in the slice of March 2 while the gate is shut (so that
+# a run fails, and resumes)
 PGUSER=fsb_cli_user q >/dev/null <<'SQL'
 CREATE TABLE gate (shut boolean);
 INSERT INTO gate VALUES (false);
-CREATE FUNCTION gate_open() RETURNS boolean LANGUAGE plpgsql AS $$
+CREATE FUNCTION gate_open(slice_start timestamptz) RETURNS boolean LANGUAGE plpgsql AS $$
 BEGIN
-    IF (SELECT shut FROM gate) THEN RAISE EXCEPTION 'the gate is shut'; END IF;
+    IF (SELECT shut FROM gate) AND slice_start = '2025-03-02 00:00:00+00' THEN
+        RAISE EXCEPTION 'the gate is shut';
+    END IF;
     RETURN true;
 END $$;
 SQL
@@ -221,16 +224,21 @@ is "$rc/$out/$(q -c "SELECT status FROM fs_backfill.runs WHERE run_id = $id")" "
 PGUSER=fsb_cli_user q -c "SELECT fs_alter_feature_set('fs', '{\"checks\": {}}')" >/dev/null
 
 # resume: a run that failed (the gate was shut) finishes once it is open
-set_source "$plain_source AND gate_open()"
+set_source "$plain_source AND gate_open(\$1)"
 q -c "UPDATE gate SET shut = true" >/dev/null
-run cli backfill --feature-set fs --start-time 2025-03-01 --stop-time 2025-03-03
+run cli backfill --feature-set fs --start-time 2025-03-01 --stop-time 2025-03-03 --parallel 1
 is "$rc" 2 "a run whose source fails exits 2"
-ok "$(grep -q 'the gate is shut' "$tmp/err"; echo $?)" "with the source's error ($(tail -1 "$tmp/err"))"
+ok "$(grep -q '^fs-backfill: error: run [0-9]* failed: slice 2: the gate is shut$' "$tmp/err"; echo $?)" \
+   "with the failed slice and the source's error ($(grep error: "$tmp/err"))"
 id=$(q -c "SELECT max(run_id) FROM fs_backfill.runs")
 is "$(q -c "SELECT status FROM fs_backfill.runs WHERE run_id = $id")/$(table)" "failed/$before" "the run failed; the table is unchanged"
 q -c "UPDATE gate SET shut = false" >/dev/null
-run cli resume "$id"
+unstaged=$(q -c "SELECT count(*) FROM fs_backfill.run_slices WHERE run_id = $id AND status <> 'staged'")
+run cli resume "$id" --json
 is "$rc" 0 "resume RUN_ID follows the run to its end: exit 0"
+is "$(json_ok && jq -r .event "$tmp/out" | sed -n '1p;$p' | tr '\n' ' ')" "resumed finished " "--json: resumed first, finished last"
+is "$unstaged/$(jq -s '[.[] | select(.event == "slice")] | length' "$tmp/out")" "2/2" \
+   "a slice event for each slice built again (2 of 3), none for the one staged before"
 is "$(q -c "SELECT status FROM fs_backfill.runs WHERE run_id = $id")/$(q -c "SELECT digest('2025-03-01', '2025-03-03') = source_digest('2025-03-01', '2025-03-03')")" \
    "succeeded/t" "the resumed run is published"
 run cli resume "$id"
