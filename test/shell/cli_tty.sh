@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # fs-backfill in a real terminal (a private tmux server; send-keys and
 # capture-pane): Ctrl-C cancels a statement that waits (a plan behind a
-# lock) and exits 3; the progress bar is redrawn in place, one line that
+# lock) and exits 3; a password is asked for when the server wants one (a
+# pg_hba.conf line for one role, for the test's duration); the progress bar is redrawn in place, one line that
 # counts the slices up and ends at 100%; Ctrl-C while a run builds a slow
 # slice cancels the run (status cancelled, the table unchanged) and exits 3.
 DB=fsb_shell_cli_tty
@@ -22,7 +23,11 @@ table() { q -c "SELECT digest('2025-03-01', '2025-03-07')"; }
 sock=fsb_cli_tty_$$
 T() { tmux -L "$sock" "$@"; }
 T new-session -d -s cli -x 150 -y 40 bash --norc --noprofile
-trap 'T kill-server 2>/dev/null' EXIT
+hba=$(q -c "SHOW hba_file")
+hba_saved=$(mktemp)
+cp -p "$hba" "$hba_saved"
+restore_hba() { cp -p "$hba_saved" "$hba"; q -c "SELECT pg_reload_conf()" >/dev/null; }
+trap 'T kill-server 2>/dev/null; restore_hba; rm -f "$hba_saved"' EXIT
 pane() { T capture-pane -p -t cli; }
 # type COMMAND: runs it in the terminal, followed by its exit code
 type_cmd() { T send-keys -t cli "clear; $1; echo EXIT=\$?" Enter; }
@@ -57,6 +62,28 @@ is "$(q -c "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'fs-b
    "and left no session behind"
 q -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'fsb_cli_tty_holder'" >/dev/null
 wait "$holder"
+
+# --- a password asked for on the terminal, for a role that must give one ---
+q -c "DROP ROLE IF EXISTS fsb_cli_pw" -c "CREATE ROLE fsb_cli_pw LOGIN PASSWORD 'pw-4711'" >/dev/null
+{ echo "host all fsb_cli_pw 127.0.0.1/32 scram-sha-256"; echo "host all fsb_cli_pw ::1/128 scram-sha-256"
+  cat "$hba_saved"; } >"$hba"
+q -c "SELECT pg_reload_conf()" >/dev/null
+pw_cmd="env -u PGPASSWORD -u PGPASSFILE -u PGSERVICE fs-backfill -h 127.0.0.1 -U fsb_cli_pw -d $DB runs --limit 1"
+type_cmd "$pw_cmd"
+wait_pane 10 '^Password: *$'
+ok $? "the client asks for the password"
+T send-keys -t cli 'pw-4711' Enter
+wait_pane 10 '^EXIT='
+ok "$(pane | grep -q '^(0 rows)$' && pane | grep -qx 'EXIT=0'; echo $?)" "and connects with it ($(pane | grep -e EXIT -e rows -e error | tr '\n' '|'))"
+type_cmd "$pw_cmd"
+wait_pane 10 '^Password: *$'
+T send-keys -t cli 'wrong' Enter
+wait_pane 10 '^EXIT='
+is "$(pane | grep -A1 '^Password:' | tail -1)|$(pane | grep '^EXIT=')" \
+   'fs-backfill: error: connection to server at "127.0.0.1", port '"$PGPORT"' failed: FATAL:  password authentication failed for user "fsb_cli_pw"|EXIT=1' \
+   "a wrong one: one line, exit 1"
+restore_hba
+q -c "DROP ROLE fsb_cli_pw" >/dev/null
 
 # --- the bar: six slices of 0.4 s each, one at a time ------------------------
 q -c "UPDATE raw SET v = v + 1" >/dev/null
