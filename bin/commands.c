@@ -40,7 +40,7 @@ run_status(FsbConn *fc, const char *run_id)
 	char	   *status;
 
 	res = fsb_query(fc, "SELECT status FROM fs_backfill.runs"
-					" WHERE run_id = $1::pg_catalog.int8", 1, params);
+					" WHERE run_id OPERATOR(pg_catalog.=) $1::pg_catalog.int8", 1, params);
 	if (PQntuples(res) == 0)
 	{
 		pg_log_error("run %s does not exist", run_id);
@@ -89,7 +89,8 @@ status_of_run(FsbConn *fc, const FsbOptions *opts)
 	PGresult   *res;
 	char	   *title;
 
-	res = fsb_query(fc, "SELECT * FROM fs_backfill.runs WHERE run_id = $1::pg_catalog.int8",
+	res = fsb_query(fc, "SELECT * FROM fs_backfill.runs"
+					" WHERE run_id OPERATOR(pg_catalog.=) $1::pg_catalog.int8",
 					1, params);
 	if (PQntuples(res) == 0)
 	{
@@ -104,8 +105,8 @@ status_of_run(FsbConn *fc, const FsbOptions *opts)
 	{
 		res = fsb_query(fc,
 						"SELECT slice, partition, slice_start, slice_stop, strategy, status,"
-						"       attempts, rows, finished_at - started_at AS took, error"
-						"  FROM fs_backfill.run_slices WHERE run_id = $1::pg_catalog.int8"
+						"       attempts, rows, finished_at OPERATOR(pg_catalog.-) started_at AS took, error"
+						"  FROM fs_backfill.run_slices WHERE run_id OPERATOR(pg_catalog.=) $1::pg_catalog.int8"
 						" ORDER BY slice", 1, params);
 		if (PQntuples(res) == 0)
 		{
@@ -117,7 +118,7 @@ status_of_run(FsbConn *fc, const FsbOptions *opts)
 		res = fsb_query(fc,
 						"SELECT partition, slice_start, slice_stop, strategy, rows_before,"
 						"       rows_after, duration"
-						"  FROM fs_backfill.run_partitions WHERE run_id = $1::pg_catalog.int8"
+						"  FROM fs_backfill.run_partitions WHERE run_id OPERATOR(pg_catalog.=) $1::pg_catalog.int8"
 						" ORDER BY slice_start, partition::pg_catalog.oid", 1, params);
 	if (!opts->json)
 		printf("\n");
@@ -138,12 +139,12 @@ fsb_cmd_status(FsbConn *fc, const FsbOptions *opts)
 	{
 		res = fsb_query(fc,
 						"SELECT r.run_id, r.feature_set, r.status, r.started_at,"
-						"       pg_catalog.count(s.slice) FILTER (WHERE s.status = 'staged') AS staged,"
+						"       pg_catalog.count(s.slice) FILTER (WHERE s.status OPERATOR(pg_catalog.=) 'staged') AS staged,"
 						"       pg_catalog.count(s.slice) AS slices,"
-						"       pg_catalog.sum(s.rows) FILTER (WHERE s.status = 'staged') AS rows,"
+						"       pg_catalog.sum(s.rows) FILTER (WHERE s.status OPERATOR(pg_catalog.=) 'staged') AS rows,"
 						"       r.run_by, r.comment"
 						"  FROM fs_backfill.runs r"
-						"  LEFT JOIN fs_backfill.run_slices s ON s.run_id = r.run_id"
+						"  LEFT JOIN fs_backfill.run_slices s ON s.run_id OPERATOR(pg_catalog.=) r.run_id"
 						" WHERE r.finished_at IS NULL"
 						" GROUP BY r.run_id ORDER BY r.run_id", 0, NULL);
 		print_and_clear(fc, res, opts->json ? NULL : "Staged runs not finished",
@@ -171,7 +172,8 @@ fsb_cmd_runs(FsbConn *fc, const FsbOptions *opts)
 
 	if (opts->feature_set)
 	{
-		res = fsb_query(fc, "SELECT FROM fs_backfill.feature_sets WHERE name = $1",
+		res = fsb_query(fc, "SELECT FROM fs_backfill.feature_sets"
+						" WHERE name OPERATOR(pg_catalog.=) $1::pg_catalog.text",
 						1, params);
 		if (PQntuples(res) == 0)
 		{
@@ -183,9 +185,9 @@ fsb_cmd_runs(FsbConn *fc, const FsbOptions *opts)
 	res = fsb_query(fc,
 					"SELECT run_id, feature_set, status, start_time, stop_time, reset,"
 					"       partitions, rows_deleted, rows_inserted, started_at,"
-					"       finished_at - started_at AS took, run_by, comment"
+					"       finished_at OPERATOR(pg_catalog.-) started_at AS took, run_by, comment"
 					"  FROM fs_backfill.runs"
-					" WHERE $1::pg_catalog.text IS NULL OR feature_set = $1"
+					" WHERE $1::pg_catalog.text IS NULL OR feature_set OPERATOR(pg_catalog.=) $1"
 					" ORDER BY run_id DESC LIMIT $2::pg_catalog.int8", 2, params);
 	print_and_clear(fc, res, opts->json ? NULL : "Runs", false, opts->json);
 	return FSB_EXIT_OK;

@@ -11,9 +11,9 @@
  *
  * The session keeps the user's search_path: the SQL API resolves a feature
  * set's source with it, as it would in psql.  The client's own statements
- * qualify every function, table and view (pg_catalog, fs_backfill, the
- * extension's schema) and give every operand an exact type, so that
- * pg_catalog's operators, searched first, are the ones they use.
+ * qualify every function, table, view and operator (pg_catalog,
+ * fs_backfill, the extension's schema), so that nothing created in a schema
+ * on that path is called in their place.
  *
  * Ctrl-C: once fsb_catch_sigint() has run, SIGINT only sets a flag that the
  * caller polls, and cancels the statement running in

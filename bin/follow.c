@@ -145,9 +145,9 @@ poll_slices(FsbConn *fc, FollowState *st)
 					"       pg_catalog.to_char(s.slice_start AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),"
 					"       pg_catalog.to_char(s.slice_stop AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),"
 					"       s.strategy, s.attempts, s.error,"
-					"       pg_catalog.round(EXTRACT(epoch FROM s.finished_at - s.started_at), 3)"
+					"       pg_catalog.round(EXTRACT(epoch FROM s.finished_at OPERATOR(pg_catalog.-) s.started_at), 3)"
 					"  FROM fs_backfill.run_slices s"
-					" WHERE s.run_id = $1::pg_catalog.int8"
+					" WHERE s.run_id OPERATOR(pg_catalog.=) $1::pg_catalog.int8"
 					" ORDER BY s.slice",
 					1, params);
 	if (PQntuples(res) > st->nreported)
@@ -196,8 +196,8 @@ poll_run(FsbConn *fc, FollowState *st)
 	res = fsb_query(fc,
 					"SELECT r.status, sr.publish, sr.error"
 					"  FROM fs_backfill.runs r"
-					"  LEFT JOIN fs_backfill.staged_runs sr ON sr.run_id = r.run_id"
-					" WHERE r.run_id = $1::pg_catalog.int8",
+					"  LEFT JOIN fs_backfill.staged_runs sr ON sr.run_id OPERATOR(pg_catalog.=) r.run_id"
+					" WHERE r.run_id OPERATOR(pg_catalog.=) $1::pg_catalog.int8",
 					1, params);
 	if (PQntuples(res) == 0)
 	{

@@ -266,6 +266,26 @@ run cli cancel "$id"
 is "$rc/$out" "0/run $id is cancelled: nothing to cancel" "cancelling it again changes nothing"
 set_source "$plain_source"
 
+# --- operators planted on the role's search_path are not the client's --------
+PGUSER=fsb_cli_user q >/dev/null <<'SQL'
+CREATE FUNCTION planted(bigint, bigint) RETURNS boolean LANGUAGE plpgsql AS
+  $$ BEGIN RAISE EXCEPTION 'a planted operator ran'; END $$;
+CREATE FUNCTION planted(text, text) RETURNS boolean LANGUAGE plpgsql AS
+  $$ BEGIN RAISE EXCEPTION 'a planted operator ran'; END $$;
+CREATE OPERATOR public.= (LEFTARG = bigint, RIGHTARG = bigint, FUNCTION = planted);
+CREATE OPERATOR public.= (LEFTARG = text, RIGHTARG = text, FUNCTION = planted);
+ALTER ROLE fsb_cli_user SET search_path = public, pg_catalog;
+SQL
+fails=""
+for args in "status" "status 1" "runs --feature-set fs" "online" \
+            "backfill --feature-set fs --start-time 2025-03-01 --stop-time 2025-03-02 --json"; do
+    run cli $args
+    [ "$rc" = 0 ] || fails="$fails [$args: $rc $err]"
+done
+is "$fails" "" "with public's = first on the search_path, every command still uses pg_catalog's"
+q -c "ALTER ROLE fsb_cli_user RESET search_path" -c "DROP OPERATOR public.= (bigint, bigint)" \
+  -c "DROP OPERATOR public.= (text, text)" >/dev/null
+
 # --- catchup (last: it fills the feature set up to now) -----------------------
 run cli catchup fs
 ok "$([ "$rc" = 0 ] && grep -Eq '^run [0-9]+ caught feature set "fs" up$|is up to date$' "$tmp/out"; echo $?)" \
