@@ -31,21 +31,35 @@ print_and_clear(FsbConn *fc, PGresult *res, const char *title, bool expanded,
 	PQclear(res);
 }
 
+/*
+ * Runs a statement with one parameter that returns the object named by
+ * "what" (for this role); exits 1 saying it does not exist when it returns
+ * no row.
+ */
+static PGresult *
+query_object(FsbConn *fc, const char *sql, const char *param, const char *what)
+{
+	const char *params[1] = {param};
+	PGresult   *res = fsb_query(fc, sql, 1, params);
+
+	if (PQntuples(res) == 0)
+	{
+		pg_log_error("%s does not exist", what);
+		exit(FSB_EXIT_USAGE);
+	}
+	return res;
+}
+
 /* The run's status, or exits 1 when there is no such run (for this role). */
 static char *
 run_status(FsbConn *fc, const char *run_id)
 {
-	const char *params[1] = {run_id};
 	PGresult   *res;
 	char	   *status;
 
-	res = fsb_query(fc, "SELECT status FROM fs_backfill.runs"
-					" WHERE run_id OPERATOR(pg_catalog.=) $1::pg_catalog.int8", 1, params);
-	if (PQntuples(res) == 0)
-	{
-		pg_log_error("run %s does not exist", run_id);
-		exit(FSB_EXIT_USAGE);
-	}
+	res = query_object(fc, "SELECT status FROM fs_backfill.runs"
+					   " WHERE run_id OPERATOR(pg_catalog.=) $1::pg_catalog.int8",
+					   run_id, psprintf("run %s", run_id));
 	status = pg_strdup(PQgetvalue(res, 0, 0));
 	PQclear(res);
 	return status;
@@ -89,14 +103,9 @@ status_of_run(FsbConn *fc, const FsbOptions *opts)
 	PGresult   *res;
 	char	   *title;
 
-	res = fsb_query(fc, "SELECT * FROM fs_backfill.runs"
-					" WHERE run_id OPERATOR(pg_catalog.=) $1::pg_catalog.int8",
-					1, params);
-	if (PQntuples(res) == 0)
-	{
-		pg_log_error("run %s does not exist", opts->arg);
-		exit(FSB_EXIT_USAGE);
-	}
+	res = query_object(fc, "SELECT * FROM fs_backfill.runs"
+					   " WHERE run_id OPERATOR(pg_catalog.=) $1::pg_catalog.int8",
+					   opts->arg, psprintf("run %s", opts->arg));
 	title = psprintf("Run %s", opts->arg);
 	print_and_clear(fc, res, opts->json ? NULL : title, !opts->json, opts->json);
 
@@ -171,17 +180,10 @@ fsb_cmd_runs(FsbConn *fc, const FsbOptions *opts)
 	PGresult   *res;
 
 	if (opts->feature_set)
-	{
-		res = fsb_query(fc, "SELECT FROM fs_backfill.feature_sets"
-						" WHERE name OPERATOR(pg_catalog.=) $1::pg_catalog.text",
-						1, params);
-		if (PQntuples(res) == 0)
-		{
-			pg_log_error("feature set \"%s\" does not exist", opts->feature_set);
-			exit(FSB_EXIT_USAGE);
-		}
-		PQclear(res);
-	}
+		PQclear(query_object(fc, "SELECT FROM fs_backfill.feature_sets"
+							 " WHERE name OPERATOR(pg_catalog.=) $1::pg_catalog.text",
+							 opts->feature_set,
+							 psprintf("feature set \"%s\"", opts->feature_set)));
 	res = fsb_query(fc,
 					"SELECT run_id, feature_set, status, start_time, stop_time, reset,"
 					"       partitions, rows_deleted, rows_inserted, started_at,"
