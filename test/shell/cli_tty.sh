@@ -22,15 +22,13 @@ table() { q -c "SELECT digest('2025-03-01', '2025-03-07')"; }
 # a tmux server of our own: it inherits this environment (PGHOST, PGPORT, PATH)
 sock=fsb_cli_tty_$$
 T() { tmux -L "$sock" "$@"; }
-T new-session -d -s cli -x 150 -y 40 bash --norc --noprofile
+T new-session -d -s cli -x 200 -y 40 bash --norc --noprofile
 hba=$(q -c "SHOW hba_file")
 hba_saved=$(mktemp)
 cp -p "$hba" "$hba_saved"
 restore_hba() { cp -p "$hba_saved" "$hba"; q -c "SELECT pg_reload_conf()" >/dev/null; }
 trap 'T kill-server 2>/dev/null; restore_hba; rm -f "$hba_saved"' EXIT
 pane() { T capture-pane -p -t cli; }
-# type COMMAND: runs it in the terminal, followed by its exit code
-type_cmd() { T send-keys -t cli "clear; $1; echo EXIT=\$?" Enter; }
 # wait_pane SECONDS REGEX: polls the screen until REGEX shows; false at the deadline
 wait_pane() {
     local deadline
@@ -40,6 +38,14 @@ wait_pane() {
         sleep 0.05
     done
     return 1
+}
+# type COMMAND: on a cleared screen (nothing left of the command before but
+# the prompt), runs it in the terminal, followed by its exit code
+type_cmd() {
+    T send-keys -t cli "clear" Enter
+    local i
+    for i in $(seq 1 100); do [ "$(pane | grep -c .)" = 1 ] && break; sleep 0.05; done
+    T send-keys -t cli "$1; echo EXIT=\$?" Enter
 }
 cli="fs-backfill -U fsb_cli_tty -d $DB backfill --feature-set fs --start-time 2025-03-01 --stop-time 2025-03-06 --parallel 1"
 
@@ -53,10 +59,10 @@ wait_for 10 "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE application_name 
                              AND wait_event_type = 'Lock')"
 ok $? "the plan waits for the lock"
 T send-keys -t cli C-c
-wait_pane 10 '^EXIT='
+wait_pane 10 '^EXIT=[0-9]'
 ok $? "Ctrl-C ends the client"
 # (the terminal echoes ^C where the cursor is)
-is "$(pane | sed 's/^^C//' | grep -e '^fs-backfill' -e '^EXIT=' | tr '\n' '|')" "fs-backfill: error: cancelled; nothing was changed|EXIT=3|" \
+is "$(pane | sed 's/^^C//' | grep -e '^fs-backfill' -e '^EXIT=[0-9]' | tr '\n' '|')" "fs-backfill: error: cancelled; nothing was changed|EXIT=3|" \
    "it cancelled the statement, said so, and exits 3"
 is "$(q -c "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'fs-backfill'")" "0" \
    "and left no session behind"
@@ -73,13 +79,13 @@ type_cmd "$pw_cmd"
 wait_pane 10 '^Password: *$'
 ok $? "the client asks for the password"
 T send-keys -t cli 'pw-4711' Enter
-wait_pane 10 '^EXIT='
+wait_pane 10 '^EXIT=[0-9]'
 ok "$(pane | grep -q '^(0 rows)$' && pane | grep -qx 'EXIT=0'; echo $?)" "and connects with it ($(pane | grep -e EXIT -e rows -e error | tr '\n' '|'))"
 type_cmd "$pw_cmd"
 wait_pane 10 '^Password: *$'
 T send-keys -t cli 'wrong' Enter
-wait_pane 10 '^EXIT='
-is "$(pane | grep -A1 '^Password:' | tail -1)|$(pane | grep '^EXIT=')" \
+wait_pane 10 '^EXIT=[0-9]'
+is "$(pane | grep -A1 '^Password:' | tail -1)|$(pane | grep '^EXIT=[0-9]')" \
    'fs-backfill: error: connection to server at "127.0.0.1", port '"$PGPORT"' failed: FATAL:  password authentication failed for user "fsb_cli_pw"|EXIT=1' \
    "a wrong one: one line, exit 1"
 restore_hba
@@ -96,7 +102,7 @@ while lt "$(now_s)" "$deadline"; do
     screen=$(pane)
     n=$(printf '%s\n' "$screen" | sed -n 's/^\([0-5]\)\/6 slices \[.*/\1/p' | tail -1)
     [ -n "$n" ] && case " $seen " in *" $n "*) ;; *) seen="$seen $n" ;; esac
-    printf '%s\n' "$screen" | grep -q '^EXIT=' && break
+    printf '%s\n' "$screen" | grep -q '^EXIT=[0-9]' && break
     sleep 0.05
 done
 screen=$(pane)
@@ -105,7 +111,7 @@ ok "$([ "$(echo $seen | wc -w)" -ge 3 ]; echo $?)" "it counted the slices up whi
 ok "$(printf '%s\n' "$screen" | grep -Eq '^6/6 slices \[={24}\] 100%  300 rows  [0-9]+ rows/s  [0-9:]+ elapsed  ETA 00:00  succeeded *$'; echo $?)" \
    "and it ends at 100%: slices, rows, rate, elapsed, ETA ($(printf '%s\n' "$screen" | grep 'slices \['))"
 ok "$(printf '%s\n' "$screen" | grep -Eq '^run [0-9]+ succeeded: 6 slices, 300 rows in [0-9:]+$'; echo $?)" "then the result"
-is "$(printf '%s\n' "$screen" | grep '^EXIT=')" "EXIT=0" "exit code 0"
+is "$(printf '%s\n' "$screen" | grep '^EXIT=[0-9]')" "EXIT=0" "exit code 0"
 is "$(q -c "SELECT digest('2025-03-01', '2025-03-07') = source_digest('2025-03-01', '2025-03-07')")" "t" \
    "the table equals the source"
 
@@ -123,10 +129,10 @@ wait_pane 5 '^1/6 slices \['
 ok $? "while the bar shows the first slice done"
 id=$(q -c "SELECT max(run_id) FROM fs_backfill.runs")
 T send-keys -t cli C-c
-wait_pane 30 '^EXIT='
+wait_pane 30 '^EXIT=[0-9]'
 ok $? "Ctrl-C ends the client"
 screen=$(pane)
-is "$(printf '%s\n' "$screen" | grep '^EXIT=')" "EXIT=3" "with exit code 3"
+is "$(printf '%s\n' "$screen" | grep '^EXIT=[0-9]')" "EXIT=3" "with exit code 3"
 ok "$(printf '%s\n' "$screen" | grep -q "^fs-backfill: cancelling run $id$" &&
       printf '%s\n' "$screen" | grep -q "^fs-backfill: run $id cancelled$"; echo $?)" \
    "saying so: cancelling, then cancelled ($(printf '%s\n' "$screen" | grep -i cancel | tr '\n' '|'))"
