@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * follow.c
- *		backfill: stage a run (SPEC section 8) and follow it to its end.
+ *		Follow a staged run (SPEC section 8) to its end: for backfill and
+ *		resume.
  *
  * Following polls fs_backfill.runs and fs_backfill.run_slices every
  * FOLLOW_POLL_MS and shows what changed: on a terminal the bar on stderr
@@ -10,11 +11,10 @@
  * the exit code says how the run ended: 0 published, 2 failed, 3 cancelled,
  * 4 staged and waiting for a manual publish.
  *
- * Ctrl-C (conn.c's SIGINT handler) cancels the staging call itself, if it
- * is still running: nothing is staged.  Once the run exists, the loop sees
- * the flag, calls fs_backfill_cancel, waits until the run says cancelled
- * and exits 3.  A second Ctrl-C ends the client at once; the run is being
- * cancelled by then.
+ * Ctrl-C (conn.c's SIGINT handler sets a flag): the loop sees the flag,
+ * calls fs_backfill_cancel, waits until the run says cancelled and exits 3.
+ * A second Ctrl-C ends the client at once; the run is being cancelled by
+ * then.
  *
  * Copyright (c) 2026, fs_backfill authors
  *
@@ -25,7 +25,6 @@
  */
 #include "postgres_fe.h"
 
-#include <signal.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -381,84 +380,4 @@ fsb_follow(FsbConn *fc, const FsbOptions *opts, const char *run_id, bool resumed
 		if (fsb_interrupted())
 			return cancel_run(fc, &st);
 	}
-}
-
-/* Appends ", name => $n::type" to the call when value is given. */
-static void
-add_arg(PQExpBuffer sql, const char **params, int *n, const char *value,
-		const char *name, const char *type)
-{
-	if (value == NULL)
-		return;
-	params[(*n)++] = value;
-	appendPQExpBuffer(sql, ", %s => $%d::%s", name, *n, type);
-}
-
-/*
- * Builds the fs_backfill_stage call in named notation, with the options
- * given only: the SQL API's defaults stand for the others.  The bounds are
- * text, so the call takes the text form (SPEC section 2's time forms).
- */
-static char *
-stage_call(FsbConn *fc, const FsbOptions *opts, const char **params, int *nparams)
-{
-	PQExpBuffer sql = createPQExpBuffer();
-	int			n = 0;
-
-	appendPQExpBuffer(sql, "SELECT %s.fs_backfill_stage(feature_set => $1::pg_catalog.text",
-					  fc->schema);
-	params[n++] = opts->feature_set;
-	add_arg(sql, params, &n, opts->start_time, "start_time", "pg_catalog.text");
-	add_arg(sql, params, &n, opts->stop_time, "stop_time", "pg_catalog.text");
-	add_arg(sql, params, &n, opts->reset ? "true" : NULL, "reset", "pg_catalog.bool");
-	add_arg(sql, params, &n, opts->profile, "resource_profile", "pg_catalog.text");
-	add_arg(sql, params, &n, opts->comment, "comment", "pg_catalog.text");
-	add_arg(sql, params, &n, opts->parallel > 0 ? psprintf("%d", opts->parallel) : NULL,
-			"parallel", "pg_catalog.int4");
-	add_arg(sql, params, &n, opts->publish, "publish", "pg_catalog.text");
-	appendPQExpBufferStr(sql, ")");
-	*nparams = n;
-	return sql->data;
-}
-
-/*
- * backfill: --dry-run prints the plan; otherwise stage the run, then print
- * its id (--detach) or follow it.
- */
-int
-fsb_backfill(FsbConn *fc, const FsbOptions *opts)
-{
-	const char *params[8];
-	int			nparams;
-	char	   *sql;
-	PGresult   *res;
-	char	   *run_id;
-
-	if (opts->dry_run)
-		return fsb_cmd_plan(fc, opts);
-	fsb_require_staged_api(fc);
-
-	sql = stage_call(fc, opts, params, &nparams);
-	fsb_catch_sigint();
-	res = fsb_query_interruptible(fc, sql, nparams, params);
-	if (!fsb_ok(res))
-	{
-		if (fsb_interrupted())
-		{
-			pg_log_error("cancelled before the run was staged; nothing was changed");
-			exit(FSB_EXIT_CANCELLED);
-		}
-		exit(fsb_report_error(fc, res));
-	}
-	run_id = pg_strdup(PQgetvalue(res, 0, 0));
-	PQclear(res);
-
-	if (opts->json)
-		printf("{\"event\":\"staged\",\"run_id\":%s}\n", run_id);
-	else if (opts->detach)
-		printf("%s\n", run_id);
-	fflush(stdout);
-	if (opts->detach)
-		return FSB_EXIT_OK;
-	return fsb_follow(fc, opts, run_id, false);
 }

@@ -105,8 +105,10 @@ extern void fsb_bar_finish(const FsbProgress *p);
 extern void fsb_bar_clear(void);
 extern void fsb_format_duration(char *buf, size_t len, double seconds);
 
-/* follow.c */
+/* backfill.c */
 extern int	fsb_backfill(FsbConn *fc, const FsbOptions *opts);
+
+/* follow.c */
 extern int	fsb_follow(FsbConn *fc, const FsbOptions *opts, const char *run_id,
 					   bool resumed);
 
