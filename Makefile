@@ -1,4 +1,5 @@
-# fs_backfill: PGXS build, plus the two commands of the README (demo, test).
+# fs_backfill: PGXS build of the extension and of its command-line client
+# (bin/), plus the two commands of the README (demo, test).
 
 EXTENSION = fs_backfill
 EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).control)
@@ -65,6 +66,16 @@ $(OBJS): $(wildcard src/*.h)
 
 sql/$(EXTENSION)--$(EXTVERSION).sql: sql/$(EXTENSION).sql
 	cp $< $@
+
+# The command-line client fs-backfill (bin/, its own PGXS PROGRAM) follows
+# the extension through make, make install, make uninstall and make clean.
+all: bin-all
+install: bin-install
+uninstall: bin-uninstall
+clean: bin-clean
+.PHONY: bin-all bin-install bin-uninstall bin-clean
+bin-all bin-install bin-uninstall bin-clean:
+	$(MAKE) -C bin $(patsubst bin-%,%,$@) PG_CONFIG=$(PG_CONFIG)
 
 .PHONY: deps demo test bench
 deps:

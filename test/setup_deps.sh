@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(postgresql-15 postgresql-server-dev-15 postgresql-15-cron
           postgresql-15-pgtap pgtap redis-server libhiredis-dev
-          build-essential libipc-run-perl)
+          build-essential libipc-run-perl jq tmux)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
