@@ -21,6 +21,7 @@ OBJS = \
 	src/slice_dest.o \
 	src/replace.o \
 	src/swap.o \
+	src/stage_mark.o \
 	src/execute.o \
 	src/shmem.o \
 	src/redis_sink.o \

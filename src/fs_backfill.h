@@ -312,4 +312,17 @@ extern void fsb_replace_delete_insert(Relation target, const FsbStep *step,
 extern int64 fsb_replace_outside(Relation target, const FsbStep *step,
 								 const char *time_column);
 
+/* stage_mark.c: was a partition written since its slice was staged? */
+/*
+ * Called by the builder with part locked against writers (ExclusiveLock), in
+ * the transaction that stages the slice.  Returns an opaque, printable mark.
+ */
+extern char *fsb_stage_mark(Relation part);
+/*
+ * Called in a later transaction with part locked against writers
+ * (ExclusiveLock): true when the partition was written since the mark was
+ * taken.
+ */
+extern bool fsb_stage_mark_written(Relation part, const char *mark);
+
 #endif							/* FS_BACKFILL_H */

@@ -153,3 +153,29 @@ fs_converged() {
     wait_drained "${1:-60}" || return 1
     [ "$(fs_expected)" = "$(redis_lines 'fs:fs:*' _ts v)" ]
 }
+
+# --- a second session kept open across steps --------------------------------
+# bg_open: a psql session fed through a FIFO (fd 7).  bg_do SQL sends SQL,
+# waits (up to 30 s) until psql has run it and prints its output; bg_send SQL
+# sends without waiting (for a statement that will block).  bg_close ends it.
+bg_open() {
+    BG_FIFO=$(mktemp -u); BG_OUT=$(mktemp); BG_N=0
+    mkfifo "$BG_FIFO"
+    PGOPTIONS="-c client_min_messages=warning" psql -X -q -At -d "$DB" <"$BG_FIFO" >"$BG_OUT" 2>&1 &
+    BG_PID=$!
+    exec 7>"$BG_FIFO"
+    printf '\\echo bg-done-0\n' >&7
+}
+bg_send() { printf '%s\n' "$1" >&7; }
+bg_do() {
+    local i
+    BG_N=$((BG_N + 1))
+    printf '%s\n\\echo bg-done-%s\n' "$1" "$BG_N" >&7
+    for i in $(seq 1 1500); do
+        grep -qx "bg-done-$BG_N" "$BG_OUT" && break
+        sleep 0.02
+    done
+    awk -v a="bg-done-$((BG_N - 1))" -v b="bg-done-$BG_N" \
+        '$0 == b { exit } on { print } $0 == a { on = 1 }' "$BG_OUT"
+}
+bg_close() { exec 7>&-; wait "$BG_PID"; rm -f "$BG_FIFO" "$BG_OUT"; }

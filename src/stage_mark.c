@@ -1,0 +1,481 @@
+/*-------------------------------------------------------------------------
+ *
+ * stage_mark.c
+ *	  Tells whether a partition was written between the staging of its slice
+ *	  and the publish of the run.
+ *
+ * A staged slice is built from the source into a new heap beside its
+ * partition, in a transaction of its own; publish, much later, replaces the
+ * partition's contents with it.  A row written into the partition in between
+ * would vanish at publish, so publish refuses (40001) when this file says the
+ * partition was written.  The builder takes a mark (fsb_stage_mark) with the
+ * partition locked against writers; publish asks (fsb_stage_mark_written)
+ * with the partition locked against writers again.  Both locks matter: at
+ * the mark, every transaction that wrote the partition before has ended (a
+ * writer holds ROW EXCLUSIVE to its end; the lock is released after the
+ * transaction left the proc array and its commit or abort is in pg_xact); at
+ * the question, every transaction that wrote it since has ended too.
+ *
+ * The mark.  Taken after the lock: the partition's OID, relfilenode and
+ * number of blocks, the WAL insert position (GetXLogInsertRecPtr) and a fresh
+ * snapshot (GetLatestSnapshot), whose xids are widened to 64 bits against the
+ * next xid so that no comparison wraps around however long the run waits.
+ * The snapshot's running xids (xip and subxip) are kept as one sorted list,
+ * "running"; the snapshot leaves out the marking transaction itself, so its
+ * own xid and cached subxids are added to that list: anything the marking
+ * transaction wrote counts as written later (the builder writes only into its
+ * new heap, so this costs nothing there, and it keeps the helper honest when
+ * a test marks and writes in one transaction).  A transaction is "after the
+ * mark" when the snapshot does not see it completed: xid >= xmax, or in the
+ * running list, or, when the snapshot's subxid cache overflowed, any xid in
+ * [xmin, xmax): a subxid of a running transaction may be missing from the
+ * list, and pg_subtrans cannot settle it later (it is truncated at
+ * checkpoints), so such an xid counts as after.  That is conservative: a
+ * false "written", never a missed one.  Everything below xmin is before.  The
+ * mark is text: "fsb1 rel=.. node=.. blocks=.. lsn=../.. xmin=.. xmax=..
+ * overflow=0|1 running=x,y,...".
+ *
+ * The question.
+ *	- Another relfilenode (TRUNCATE, a swap, VACUUM FULL, CLUSTER, SET
+ *	  TABLESPACE): written.  VACUUM FULL and CLUSTER write no row, but their
+ *	  rewrite leaves no page to compare; they are rare between staging and
+ *	  publish, so they count.
+ *	- Fewer blocks than marked does NOT count by itself: only VACUUM truncates
+ *	  a heap without a new relfilenode, and only pages left empty by dead rows.
+ *	  A live row written since the mark keeps its page; a deletion since the
+ *	  mark whose dead rows VACUUM reclaimed is the limit described below.
+ *	  (Counting it would refuse publish after an autovacuum that merely
+ *	  trimmed rows deleted before staging.)
+ *	- Then every page is read, header first, with a bulk-read strategy and a
+ *	  share lock.  On a WAL-logged relation every change of a page sets its
+ *	  LSN to the end of the change's WAL record, which lies beyond the mark's
+ *	  insert position if the change came after the mark: a page below the
+ *	  marked block count whose LSN is at most the mark's was not changed since,
+ *	  and its tuples are not looked at.  That is the cheap path: a cached
+ *	  300k-row partition is a few thousand buffer pins.
+ *	- On the other pages (changed since the mark, added since, or any page of
+ *	  a relation that is not WAL-logged: unlogged, or new in the marking
+ *	  transaction under wal_level = minimal, whose pages carry no useful LSN),
+ *	  each normal tuple is read.  Written since the mark: an xmin that is after
+ *	  the mark and committed (hint bit, frozen, or pg_xact; an xmin hinted
+ *	  invalid is an aborted insert), or an xmax that is not only a row lock
+ *	  (HEAP_XMAX_IS_LOCKED_ONLY; for a multixact, its updater,
+ *	  HeapTupleGetUpdateXid) and is after the mark and committed.  The current
+ *	  transaction's own xids count as committed.  So a page changed only by
+ *	  pruning, VACUUM, freezing, hint bits with checksums or a row lock has
+ *	  tuples from before the mark only, and does not count.
+ *
+ * pg_xact is asked only about xids at or above the mark's xmin, in tuples
+ * that are not frozen: such an xid is at or above the relation's relfrozenxid,
+ * so its pg_xact page still exists.  A frozen tuple keeps its raw xmin (9.4
+ * and later), which is compared like any other, so an insert since the mark
+ * that VACUUM FREEZE froze before publish is still seen.  A frozen raw xmin
+ * can be more than 2^31 xids old, and then its widening is wrong: if it lands
+ * at or beyond the next xid it is known to be old and counts as before; if it
+ * lands between the mark and now it counts as after (a false "written", only
+ * on a page changed since the mark that also holds a row frozen more than
+ * four billion xids ago).
+ *
+ * Limits.  A deletion since the mark (or an update whose new version went to
+ * another partition, or was deleted again) is invisible once VACUUM or
+ * pruning reclaimed its dead rows before publish.  No write is lost by that:
+ * the staged rows were computed from the source, not from the partition, so
+ * a fully covered partition gets the same rows whether the deleted row was
+ * there or not, and for a partially covered one publish deletes only the
+ * slice's own rows and inserts the staged ones, so a deletion outside the
+ * slice stands.  The outcome equals the deletion having come before the
+ * staging.  Likewise an unlogged partition emptied by crash recovery is not
+ * "written".  Unlogged partitions get no cheap path: every tuple is read.
+ *
+ * Memory: the mark and its parsed form live in the caller's context.
+ *
+ * Copyright (c) 2026, fs_backfill developers
+ *
+ * IDENTIFICATION
+ *	  src/stage_mark.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/relation.h"
+#include "access/tableam.h"
+#include "access/transam.h"
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/pg_class.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "storage/bufmgr.h"
+#include "storage/lmgr.h"
+#include "storage/proc.h"
+#include "utils/builtins.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "fs_backfill.h"
+
+PG_FUNCTION_INFO_V1(fs_backfill_stage_mark);
+PG_FUNCTION_INFO_V1(fs_backfill_stage_mark_written);
+
+/* A mark, parsed.  Xids are 64-bit (epoch and xid). */
+typedef struct FsbStageMark
+{
+	Oid			relid;
+	Oid			relfilenode;
+	BlockNumber nblocks;
+	XLogRecPtr	lsn;			/* InvalidXLogRecPtr: page LSNs tell nothing */
+	uint64		xmin;
+	uint64		xmax;
+	bool		overflow;		/* subxids of running transactions missing */
+	int			nrunning;
+	uint64	   *running;		/* sorted */
+} FsbStageMark;
+
+/*
+ * A 32-bit xid as a 64-bit one, taking it to be within 2^31 of "next" (the
+ * next xid to be assigned), as every xid in an unfrozen tuple is.
+ */
+static uint64
+widen_xid(uint64 next, TransactionId xid)
+{
+	int32		diff = (int32) (xid - (TransactionId) next);
+
+	return next + (int64) diff;
+}
+
+static int
+cmp_uint64(const void *a, const void *b)
+{
+	uint64		x = *(const uint64 *) a;
+	uint64		y = *(const uint64 *) b;
+
+	return (x > y) - (x < y);
+}
+
+/* Heap pages only: their tuple headers are what we read. */
+static void
+check_heap(Relation rel)
+{
+	if (rel->rd_rel->relkind != RELKIND_RELATION ||
+		rel->rd_tableam != GetHeapamTableAmRoutine())
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a heap table", fsb_relation_name(rel)),
+				 errdetail("Only a table stored in a heap can be marked for a staged run.")));
+}
+
+/*
+ * The running xids of "snap" and of the current transaction, widened and
+ * sorted, into mark->running; mark->xmin, xmax and overflow too.
+ */
+static void
+mark_snapshot(FsbStageMark *mark, Snapshot snap)
+{
+	uint64		next = U64FromFullTransactionId(ReadNextFullTransactionId());
+	TransactionId own = GetTopTransactionIdIfAny();
+	int			max = snap->xcnt + snap->subxcnt + 1 + PGPROC_MAX_CACHED_SUBXIDS;
+	int			n = 0;
+	int			i;
+
+	mark->xmin = widen_xid(next, snap->xmin);
+	mark->xmax = widen_xid(next, snap->xmax);
+	mark->overflow = snap->suboverflowed;
+	mark->running = palloc(sizeof(uint64) * max);
+	for (i = 0; i < snap->xcnt; i++)
+		mark->running[n++] = widen_xid(next, snap->xip[i]);
+	for (i = 0; i < snap->subxcnt; i++)
+		mark->running[n++] = widen_xid(next, snap->subxip[i]);
+	if (TransactionIdIsValid(own))
+	{
+		/* the snapshot leaves our own xids out: they count as after */
+		mark->running[n++] = widen_xid(next, own);
+		for (i = 0; i < MyProc->subxidStatus.count; i++)
+			mark->running[n++] = widen_xid(next, MyProc->subxids.xids[i]);
+		if (MyProc->subxidStatus.overflowed)
+			mark->overflow = true;
+	}
+	qsort(mark->running, n, sizeof(uint64), cmp_uint64);
+	mark->nrunning = n;
+}
+
+static char *
+format_mark(const FsbStageMark *mark)
+{
+	StringInfoData buf;
+	int			i;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "fsb1 rel=%u node=%u blocks=%u lsn=%X/%X xmin="
+					 UINT64_FORMAT " xmax=" UINT64_FORMAT " overflow=%d running=",
+					 mark->relid, mark->relfilenode, mark->nblocks,
+					 LSN_FORMAT_ARGS(mark->lsn), mark->xmin, mark->xmax,
+					 mark->overflow ? 1 : 0);
+	for (i = 0; i < mark->nrunning; i++)
+		appendStringInfo(&buf, "%s" UINT64_FORMAT, i > 0 ? "," : "",
+						 mark->running[i]);
+	return buf.data;
+}
+
+/*
+ * Returns the mark of "part", which the caller has locked against writers
+ * (EXCLUSIVE or stronger) in the transaction that stages its slice.  The
+ * result is printable text, palloc'd in the caller's context.
+ */
+char *
+fsb_stage_mark(Relation part)
+{
+	FsbStageMark mark;
+
+	check_heap(part);
+	Assert(CheckRelationLockedByMe(part, ExclusiveLock, true));
+	mark.relid = RelationGetRelid(part);
+	mark.relfilenode = part->rd_node.relNode;
+	mark.nblocks = RelationGetNumberOfBlocks(part);
+	mark.lsn = RelationNeedsWAL(part) ? GetXLogInsertRecPtr() : InvalidXLogRecPtr;
+	mark_snapshot(&mark, GetLatestSnapshot());
+	return format_mark(&mark);
+}
+
+/* Raises the error for a mark that does not parse. */
+static void
+bad_mark(const char *text)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid stage mark \"%s\"", text)));
+}
+
+/*
+ * Reads "key" then a number in "base" at *p; advances *p past the number.
+ */
+static uint64
+take_number(const char **p, const char *key, int base, const char *text)
+{
+	size_t		len = strlen(key);
+	char	   *end;
+	uint64		value;
+
+	if (strncmp(*p, key, len) != 0 || !isxdigit((unsigned char) (*p)[len]))
+		bad_mark(text);
+	errno = 0;
+	value = strtou64(*p + len, &end, base);
+	if (errno != 0 || end == *p + len)
+		bad_mark(text);
+	*p = end;
+	return value;
+}
+
+static void
+parse_mark(const char *text, FsbStageMark *mark)
+{
+	const char *p = text;
+	uint64		hi;
+	int			max;
+
+	if (strncmp(p, "fsb1", 4) != 0)
+		bad_mark(text);
+	p += 4;
+	mark->relid = (Oid) take_number(&p, " rel=", 10, text);
+	mark->relfilenode = (Oid) take_number(&p, " node=", 10, text);
+	mark->nblocks = (BlockNumber) take_number(&p, " blocks=", 10, text);
+	hi = take_number(&p, " lsn=", 16, text);
+	mark->lsn = (hi << 32) | take_number(&p, "/", 16, text);
+	mark->xmin = take_number(&p, " xmin=", 10, text);
+	mark->xmax = take_number(&p, " xmax=", 10, text);
+	mark->overflow = take_number(&p, " overflow=", 10, text) != 0;
+	if (strncmp(p, " running=", 9) != 0)
+		bad_mark(text);
+	p += 9;
+	max = strlen(p) / 2 + 1;	/* each xid takes a digit and a comma */
+	mark->running = palloc(sizeof(uint64) * max);
+	mark->nrunning = 0;
+	while (*p != '\0')
+	{
+		uint64		xid = take_number(&p, mark->nrunning > 0 ? "," : "", 10, text);
+
+		mark->running[mark->nrunning++] = xid;
+	}
+	if (mark->xmin > mark->xmax)
+		bad_mark(text);
+	qsort(mark->running, mark->nrunning, sizeof(uint64), cmp_uint64);
+}
+
+/*
+ * True when "xid" is after the mark: not seen completed by its snapshot.
+ * "next" is the next xid now.
+ */
+static bool
+xid_after_mark(const FsbStageMark *mark, uint64 next, TransactionId xid)
+{
+	uint64		full;
+
+	if (!TransactionIdIsNormal(xid))
+		return false;			/* bootstrap or frozen: before everything */
+	full = widen_xid(next, xid);
+	if (full >= next)
+		return false;			/* a frozen xmin from more than 2^31 ago */
+	if (full < mark->xmin)
+		return false;
+	if (full >= mark->xmax)
+		return true;
+	if (bsearch(&full, mark->running, mark->nrunning, sizeof(uint64),
+				cmp_uint64) != NULL)
+		return true;
+	return mark->overflow;		/* maybe a subxid of a running one */
+}
+
+/*
+ * Did "xid" commit?  Our own xids count as committed.  Only called for an
+ * xid after the mark, which every writer of the partition has ended since
+ * (the caller's lock), so pg_xact holds its final state.
+ */
+static bool
+xid_committed(TransactionId xid)
+{
+	return TransactionIdIsCurrentTransactionId(xid) || TransactionIdDidCommit(xid);
+}
+
+/* True when "tup" was inserted, deleted or updated since the mark. */
+static bool
+tuple_written(const FsbStageMark *mark, uint64 next, HeapTupleHeader tup)
+{
+	uint16		infomask = tup->t_infomask;
+	TransactionId xmin = HeapTupleHeaderGetRawXmin(tup);
+	TransactionId xmax;
+
+	if (!HeapTupleHeaderXminInvalid(tup) &&
+		xid_after_mark(mark, next, xmin) &&
+		(HeapTupleHeaderXminCommitted(tup) || xid_committed(xmin)))
+		return true;
+	if ((infomask & HEAP_XMAX_INVALID) || HEAP_XMAX_IS_LOCKED_ONLY(infomask))
+		return false;
+	xmax = (infomask & HEAP_XMAX_IS_MULTI) ? HeapTupleGetUpdateXid(tup) :
+		HeapTupleHeaderGetRawXmax(tup);
+	return xid_after_mark(mark, next, xmax) &&
+		((infomask & HEAP_XMAX_COMMITTED) || xid_committed(xmax));
+}
+
+static bool
+page_written(const FsbStageMark *mark, uint64 next, Page page)
+{
+	OffsetNumber maxoff = PageGetMaxOffsetNumber(page);
+	OffsetNumber off;
+
+	for (off = FirstOffsetNumber; off <= maxoff; off = OffsetNumberNext(off))
+	{
+		ItemId		id = PageGetItemId(page, off);
+
+		if (ItemIdIsNormal(id) &&
+			tuple_written(mark, next, (HeapTupleHeader) PageGetItem(page, id)))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * True when block "blkno" of "part" was written since the mark: its LSN
+ * says it may have been (or "use_lsn" is false), and a tuple says it was.
+ */
+static bool
+block_written(Relation part, BlockNumber blkno, BufferAccessStrategy strategy,
+			  const FsbStageMark *mark, bool use_lsn, uint64 next)
+{
+	Buffer		buf = ReadBufferExtended(part, MAIN_FORKNUM, blkno, RBM_NORMAL,
+										 strategy);
+	bool		written = false;
+
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	if (!use_lsn || blkno >= mark->nblocks || BufferGetLSNAtomic(buf) > mark->lsn)
+		written = page_written(mark, next, BufferGetPage(buf));
+	UnlockReleaseBuffer(buf);
+	return written;
+}
+
+/*
+ * True when "part", which the caller has locked against writers (EXCLUSIVE
+ * or stronger), was written since "mark_text" was taken by fsb_stage_mark()
+ * in an earlier transaction.  Raises invalid_parameter_value for a mark that
+ * does not parse or belongs to another relation.
+ */
+bool
+fsb_stage_mark_written(Relation part, const char *mark_text)
+{
+	FsbStageMark mark;
+	uint64		next;
+	BlockNumber nblocks;
+	bool		use_lsn;
+	BufferAccessStrategy strategy;
+	bool		written = false;
+
+	check_heap(part);
+	Assert(CheckRelationLockedByMe(part, ExclusiveLock, true));
+	parse_mark(mark_text, &mark);
+	next = U64FromFullTransactionId(ReadNextFullTransactionId());
+	if (mark.relid != RelationGetRelid(part) || mark.xmax > next)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("stage mark \"%s\" is not a mark of table \"%s\"",
+						mark_text, fsb_relation_name(part))));
+	if (part->rd_node.relNode != mark.relfilenode)
+		return true;
+
+	use_lsn = !XLogRecPtrIsInvalid(mark.lsn) && RelationNeedsWAL(part);
+	nblocks = RelationGetNumberOfBlocks(part);
+	strategy = GetAccessStrategy(BAS_BULKREAD);
+	for (BlockNumber blkno = 0; blkno < nblocks && !written; blkno++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		written = block_written(part, blkno, strategy, &mark, use_lsn, next);
+	}
+	FreeAccessStrategy(strategy);
+	return written;
+}
+
+/* Opens "relid" with EXCLUSIVE lock for the SQL helpers below. */
+static Relation
+open_locked(Oid relid)
+{
+	Relation	rel = try_relation_open(relid, ExclusiveLock);
+
+	if (rel == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	return rel;
+}
+
+/*
+ * fs_backfill._stage_mark(regclass) RETURNS text: the mark of a table, taken
+ * under EXCLUSIVE lock (held to the end of the transaction).  For tests.
+ */
+Datum
+fs_backfill_stage_mark(PG_FUNCTION_ARGS)
+{
+	Relation	rel = open_locked(PG_GETARG_OID(0));
+	char	   *mark = fsb_stage_mark(rel);
+
+	relation_close(rel, NoLock);
+	PG_RETURN_TEXT_P(cstring_to_text(mark));
+}
+
+/*
+ * fs_backfill._stage_mark_written(regclass, text) RETURNS boolean: whether
+ * the table was written since the mark, asked under EXCLUSIVE lock.  For
+ * tests.
+ */
+Datum
+fs_backfill_stage_mark_written(PG_FUNCTION_ARGS)
+{
+	Relation	rel = open_locked(PG_GETARG_OID(0));
+	bool		written = fsb_stage_mark_written(rel, text_to_cstring(PG_GETARG_TEXT_PP(1)));
+
+	relation_close(rel, NoLock);
+	PG_RETURN_BOOL(written);
+}
