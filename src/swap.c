@@ -418,9 +418,11 @@ lock_partitions(const Oid *partitions, int n, bool *locked)
 	/*
 	 * The new heaps and indexes wrote much WAL, some of it not yet flushed:
 	 * flush it now, so that the commit, which readers will wait for, has
-	 * little left to flush.
+	 * little left to flush.  Up to the end of our last record: the insert
+	 * position, at a page boundary, lies past a page header not yet
+	 * written, and XLogFlush() raises an error for it.
 	 */
-	XLogFlush(GetXLogInsertRecPtr());
+	XLogFlush(XactLastRecEnd);
 
 	for (;;)
 	{
