@@ -27,11 +27,17 @@
  * new heap, so this costs nothing there, and it keeps the helper honest when
  * a test marks and writes in one transaction).  A transaction is "after the
  * mark" when the snapshot does not see it completed: xid >= xmax, or in the
- * running list, or, when the snapshot's subxid cache overflowed, any xid in
- * [xmin, xmax): a subxid of a running transaction may be missing from the
- * list, and pg_subtrans cannot settle it later (it is truncated at
- * checkpoints), so such an xid counts as after.  That is conservative: a
- * false "written", never a missed one.  Everything below xmin is before.  The
+ * running list.  Everything below xmin is before.  When a running
+ * transaction has more subtransactions than its proc array entry caches, the
+ * snapshot "overflowed" and lacks their subxids; pg_subtrans cannot settle
+ * them at publish (it is truncated at checkpoints), so the mark settles them:
+ * it looks up every xid of [xmin, xmax) in pg_subtrans, which holds them all
+ * as long as our snapshot does, and lists those whose topmost transaction is
+ * running.  Past 200,000 xids to look up or 10,000 subxids to list, it stays
+ * "overflowed" instead, and then any xid in [xmin, xmax) that is not listed
+ * counts as after: conservative, a false "written", never a missed one.
+ * (The snapshot may be one the server reuses, taken before our lock: it is
+ * reused only while no transaction ended, so no writer ended after it.)  The
  * mark is text: "fsb1 rel=.. node=.. blocks=.. lsn=../.. xmin=.. xmax=..
  * overflow=0|1 running=x,y,...".
  *
@@ -104,6 +110,7 @@
 #include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/relation.h"
+#include "access/subtrans.h"
 #include "access/tableam.h"
 #include "access/transam.h"
 #include "access/xact.h"
@@ -120,6 +127,13 @@
 #include "utils/snapmgr.h"
 
 #include "fs_backfill.h"
+
+/*
+ * Resolving an overflowed snapshot through pg_subtrans: at most this many
+ * xids looked up (a few tens of milliseconds), this many subxids kept.
+ */
+#define FSB_MARK_SCAN_XIDS		200000
+#define FSB_MARK_KEEP_SUBXIDS	10000
 
 PG_FUNCTION_INFO_V1(fs_backfill_stage_mark);
 PG_FUNCTION_INFO_V1(fs_backfill_stage_mark_written);
@@ -171,6 +185,51 @@ check_heap(Relation rel)
 				 errdetail("Only a table stored in a heap can be marked for a staged run.")));
 }
 
+static bool
+is_running(const FsbStageMark *mark, uint64 xid)
+{
+	return bsearch(&xid, mark->running, mark->nrunning, sizeof(uint64),
+				   cmp_uint64) != NULL;
+}
+
+/*
+ * An overflowed snapshot lacks subxids of running transactions.  Finds them
+ * in pg_subtrans, which holds every xid from our TransactionXmin on: each xid
+ * of [xmin, xmax) whose topmost transaction is running joins the list, and
+ * the mark is no longer overflowed.  Gives up (the mark stays overflowed,
+ * hence conservative) past FSB_MARK_SCAN_XIDS xids to look at or
+ * FSB_MARK_KEEP_SUBXIDS subxids to keep.  "next" is the next xid.
+ */
+static void
+resolve_overflow(FsbStageMark *mark, uint64 next)
+{
+	int			n = mark->nrunning;
+	int			max = n + FSB_MARK_KEEP_SUBXIDS;
+	uint64		xid;
+
+	if (mark->xmax - mark->xmin > FSB_MARK_SCAN_XIDS ||
+		!TransactionIdIsNormal(TransactionXmin) ||
+		widen_xid(next, TransactionXmin) > mark->xmin)
+		return;
+	mark->running = repalloc(mark->running, sizeof(uint64) * max);
+	for (xid = mark->xmin; xid < mark->xmax; xid++)
+	{
+		TransactionId top;
+
+		if (!TransactionIdIsNormal((TransactionId) xid) || is_running(mark, xid))
+			continue;
+		top = SubTransGetTopmostTransaction((TransactionId) xid);
+		if (top == (TransactionId) xid || !is_running(mark, widen_xid(next, top)))
+			continue;
+		if (n == max)
+			return;				/* too many: stay overflowed */
+		mark->running[n++] = xid;
+	}
+	qsort(mark->running, n, sizeof(uint64), cmp_uint64);
+	mark->nrunning = n;
+	mark->overflow = false;
+}
+
 /*
  * The running xids of "snap" and of the current transaction, widened and
  * sorted, into mark->running; mark->xmin, xmax and overflow too.
@@ -203,6 +262,8 @@ mark_snapshot(FsbStageMark *mark, Snapshot snap)
 	}
 	qsort(mark->running, n, sizeof(uint64), cmp_uint64);
 	mark->nrunning = n;
+	if (mark->overflow)
+		resolve_overflow(mark, next);
 }
 
 static char *
@@ -325,8 +386,7 @@ xid_after_mark(const FsbStageMark *mark, uint64 next, TransactionId xid)
 		return false;
 	if (full >= mark->xmax)
 		return true;
-	if (bsearch(&full, mark->running, mark->nrunning, sizeof(uint64),
-				cmp_uint64) != NULL)
+	if (is_running(mark, full))
 		return true;
 	return mark->overflow;		/* maybe a subxid of a running one */
 }
