@@ -6,11 +6,12 @@
 BEGIN;
 SELECT plan(16);
 
-CREATE TABLE st_raw (user_id bigint, ts timestamptz, v int);
-INSERT INTO st_raw SELECT u, timestamptz '2025-03-01 00:00+00' + d * interval '1 day' + u * interval '1 minute', d
+-- five days of twenty users; the feature table has their shape and a key
+CREATE TABLE st_raw AS
+SELECT u::bigint AS user_id, timestamptz '2025-03-01 00:00+00' + d * interval '1 day' + u * interval '1 minute' AS ts, d AS v
   FROM generate_series(0, 4) d, generate_series(1, 20) u;
-CREATE TABLE st_feat (user_id bigint NOT NULL, feature_time timestamptz NOT NULL, v int,
-                      PRIMARY KEY (user_id, feature_time)) PARTITION BY RANGE (feature_time);
+CREATE TABLE st_feat (user_id bigint, feature_time timestamptz, v int) PARTITION BY RANGE (feature_time);
+ALTER TABLE st_feat ADD PRIMARY KEY (user_id, feature_time);
 SELECT fs_create_feature_set('st', 'st_feat', ARRAY['user_id'], 'feature_time',
     $$SELECT user_id, ts AS feature_time, v FROM st_raw WHERE ts >= $1 AND ts < $2$$, '2025-03-01') \gset
 SELECT fs_backfill('st', '2025-03-01', '2025-03-03') \gset

@@ -212,6 +212,7 @@ builds() {
     q -c "SELECT string_agg(to_char(slice_start AT TIME ZONE 'UTC', 'MM-DD HH24:MI') || ':' || n, ',' ORDER BY slice_start)
             FROM (SELECT slice_start, count(*) n FROM stage_log GROUP BY 1) b"
 }
+whole() { q -c "SELECT digest('-infinity', 'infinity')"; }     # every row of feat
 run_status() { q -c "SELECT status FROM fs_backfill.runs WHERE run_id = $1"; }
 # slice builders of the cluster now
 builders() { q -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'fs_backfill slice builder'"; }

@@ -22,7 +22,6 @@ END $$;
 CREATE TABLE switch (fail boolean);
 INSERT INTO switch VALUES (true);
 SQL
-whole() { q -c "SELECT digest('-infinity', 'infinity')"; }
 rels=$(relcount)
 
 # --- transient ----------------------------------------------------------------

@@ -15,7 +15,6 @@ SQL
 # the feature set of lib.sh, made by its owner (not a superuser)
 PGUSER=fsb_st_owner make_feature_set 4 1000
 PGUSER=fsb_st_owner stage_setup
-whole() { q -c "SELECT digest('-infinity', 'infinity')"; }
 q -c "UPDATE raw SET v = v + 1" >/dev/null
 NEW=$(q -c "SELECT source_digest('-infinity', 'infinity')")
 

@@ -9,7 +9,6 @@
 fresh_db
 make_feature_set 8 1000
 stage_setup
-whole() { q -c "SELECT digest('-infinity', 'infinity')"; }
 rels=$(relcount)
 q -c "UPDATE raw SET v = v + 1" >/dev/null
 NEW=$(q -c "SELECT source_digest('-infinity', 'infinity')")

@@ -33,7 +33,6 @@ BEGIN
     RETURN most;
 END $$;
 SQL
-whole() { q -c "SELECT digest('-infinity', 'infinity')"; }
 rels=$(relcount)
 is "$(q -c "SELECT context FROM pg_settings WHERE name = 'fs_backfill.max_stage_workers'")" \
    "sighup" "fs_backfill.max_stage_workers is reloadable"

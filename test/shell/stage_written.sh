@@ -8,7 +8,6 @@
 fresh_db
 make_feature_set 7 2000
 stage_setup
-whole() { q -c "SELECT digest('-infinity', 'infinity')"; }
 rels=$(relcount)
 publish() { q -v VERBOSITY=verbose -c "SELECT fs_backfill_publish($1)" 2>&1; }
 stage_manual() {
