@@ -125,6 +125,29 @@ mark
 bg_do "INSERT INTO p VALUES (16, '2025-03-01 16:00+00', 16); RELEASE s; COMMIT;" >/dev/null
 is "$(written)" "t" "overflowed: a subtransaction with a subxid from before the mark that wrote after it: true"
 
+# The lock: a mark waits for a writer in progress, whose write is then
+# before it; a writer that waits for the marking transaction writes after it.
+fill p
+bg_do "BEGIN; INSERT INTO p VALUES (17, '2025-03-01 16:00+00', 17);" >/dev/null
+marked=$(mktemp)
+q -c "SELECT fs_backfill._stage_mark('p')" >"$marked" &
+waiter=$!
+wait_for 10 "SELECT EXISTS (SELECT FROM pg_locks WHERE relation = 'p'::regclass AND mode = 'ExclusiveLock' AND NOT granted)"
+ok $? "a mark waits for a writer in progress"
+bg_do "COMMIT;" >/dev/null
+wait $waiter
+M=$(cat "$marked")
+is "$(written)" "f" "that writer committed before the mark: false"
+M=$(bg_do "BEGIN; SELECT fs_backfill._stage_mark('p');")
+q -c "INSERT INTO p VALUES (18, '2025-03-01 16:00+00', 18)" &
+waiter=$!
+wait_for 10 "SELECT EXISTS (SELECT FROM pg_locks WHERE relation = 'p'::regclass AND mode = 'RowExclusiveLock' AND NOT granted)"
+ok $? "a writer waits for the marking transaction"
+bg_do "COMMIT;" >/dev/null
+wait $waiter
+is "$(written)" "t" "its write lands after the mark: true"
+rm -f "$marked"
+
 # --- not writes ---------------------------------------------------------------
 fill p
 mark; q -c "BEGIN" -c "INSERT INTO p VALUES (20, '2025-03-01 17:00+00', 20)" -c "ROLLBACK"
