@@ -47,13 +47,13 @@ ok $? "the feature set is dropped"
 is "$(relcount)" "$rels" "no staging relation outlives it"
 
 # --- and a run staging when the server stops resumes after a clean restart too
-make_fs2() {
+register_fs() {
     q >/dev/null <<'SQL'
 SELECT fs_create_feature_set('fs', 'feat', ARRAY['user_id'], 'feature_time',
     $$SELECT user_id, ts AS feature_time, v FROM raw WHERE ts >= $1 AND ts < $2$$, '2025-03-01');
 SQL
 }
-make_fs2
+register_fs
 q -c "TRUNCATE stage_log"
 run=$(q -c "SELECT fs_backfill_stage('fs', '2025-03-01', '2025-03-08', parallel => 1, source => \$q\$$src\$q\$)")
 wait_for 60 "SELECT count(*) >= 1 FROM fs_backfill.run_slices WHERE run_id = $run AND status = 'staged'"

@@ -40,7 +40,7 @@ is "$(q -c "SELECT context FROM pg_settings WHERE name = 'fs_backfill.max_stage_
 # --- nothing starts when the staging transaction rolls back -------------------
 q -c "BEGIN" -c "SELECT fs_backfill_stage('fs', '2025-03-01', '2025-03-08', source => \$q\$$(logged_source 0)\$q\$)" \
   -c "ROLLBACK" >/dev/null
-run=$(q -c "SELECT fs_backfill_stage('fs', '2025-03-01', '2025-03-02', source => \$q\$$(logged_source 0)\$q\$)")
+run=$(q -c "SELECT fs_backfill_stage('fs', '2025-03-01', '2025-03-01', source => \$q\$$(logged_source 0)\$q\$)")
 is "$(q -c "SELECT fs_backfill_wait($run, '60 s')")" "succeeded" "a run staged after one rolled back succeeds"
 is "$(q -c "SELECT count(*) FROM fs_backfill.runs WHERE status <> 'succeeded'")" "0" "the rolled-back run left no record"
 is "$(builds)" "03-01 00:00:1" "and built nothing: only the committed run's slice was built"
