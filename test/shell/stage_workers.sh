@@ -70,6 +70,8 @@ src=$(logged_source 60)
 run=$(q -c "SELECT fs_backfill_stage('fs', '2025-03-01', '2025-03-08', parallel => 2, source => \$q\$$src\$q\$)")
 wait_for 20 "SELECT count(*) = 2 FROM pg_stat_activity WHERE backend_type = 'fs_backfill slice builder' AND wait_event = 'PgSleep'"
 ok $? "two builders are building"
+is "$(q -c "SELECT count(*) FROM fs_backfill_progress() WHERE run_id = $run")" "2" \
+   "fs_backfill_progress() shows one row per building slice, with its run id"
 t0=$(now_s)
 is "$(q -c "SELECT fs_backfill_cancel($run)")" "t" "fs_backfill_cancel from another session"
 wait_for 10 "SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'fs_backfill slice builder'"
