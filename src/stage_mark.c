@@ -92,6 +92,14 @@
  * slice stands.  The outcome equals the deletion having come before the
  * staging.  Likewise an unlogged partition emptied by crash recovery is not
  * "written".  Unlogged partitions get no cheap path: every tuple is read.
+ * The mark lists every running xid, so it grows with the number of open
+ * transactions (and their subtransactions): some bytes each.
+ *
+ * Cost, measured on a 300k-row partition of 1,911 blocks with nothing
+ * written: 1 to 5 ms when its pages are in shared buffers, about 6 ms when
+ * they come from the OS cache through the bulk-read ring (which does not
+ * keep them); about twice that when every page changed since the mark (all
+ * tuples read, none a write).
  *
  * Memory: the mark and its parsed form live in the caller's context.
  *
@@ -461,8 +469,9 @@ block_written(Relation part, BlockNumber blkno, BufferAccessStrategy strategy,
 /*
  * True when "part", which the caller has locked against writers (EXCLUSIVE
  * or stronger), was written since "mark_text" was taken by fsb_stage_mark()
- * in an earlier transaction.  Raises invalid_parameter_value for a mark that
- * does not parse or belongs to another relation.
+ * in an earlier transaction.  Ask before the caller's transaction writes
+ * into the partition: its own writes count.  Raises invalid_parameter_value
+ * for a mark that does not parse or belongs to another relation.
  */
 bool
 fsb_stage_mark_written(Relation part, const char *mark_text)
