@@ -11,6 +11,7 @@ OBJS = \
 	src/privilege.o \
 	src/timearg.o \
 	src/catalog.o \
+	src/catalog_queue.o \
 	src/source.o \
 	src/partition.o \
 	src/feature_set.o \
@@ -21,8 +22,15 @@ OBJS = \
 	src/slice_dest.o \
 	src/replace.o \
 	src/swap.o \
-	src/stage_mark.o \
 	src/execute.o \
+	src/catalog_stage.o \
+	src/stage_mark.o \
+	src/stage_build.o \
+	src/stage.o \
+	src/publish.o \
+	src/stage_control.o \
+	src/stage_shmem.o \
+	src/stage_worker.o \
 	src/shmem.o \
 	src/redis_sink.o \
 	src/queue.o \
@@ -33,7 +41,7 @@ OBJS = \
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
 EXTRA_CLEAN = sql/$(EXTENSION)--$(EXTVERSION).sql
 
-REGRESS = 01_install 02_feature_sets 03_plan 04_backfill 05_errors
+REGRESS = 01_install 02_feature_sets 03_plan 04_backfill 05_errors 06_staged
 REGRESS_OPTS = --dbname=fsb_regression
 # Isolation specs as pgvector lays them out: test/specs/*.spec, their outputs
 # in test/expected/; run by make installcheck after the regression tests.
@@ -79,3 +87,5 @@ bench: deps
 	FSB_PG_OPTS="$(BENCH_PG_OPTS)" test/with_cluster.sh bench/online.sh
 	FSB_PG_OPTS="$(BENCH_PG_OPTS)" test/with_cluster.sh bench/lock_hold.sh
 	ONLINE=true FSB_PG_OPTS="$(BENCH_PG_OPTS)" test/with_cluster.sh bench/lock_hold.sh
+	STAGED=true FSB_PG_OPTS="$(BENCH_PG_OPTS)" test/with_cluster.sh bench/lock_hold.sh
+	FSB_PG_OPTS="$(BENCH_PG_OPTS)" test/with_cluster.sh bench/staged.sh

@@ -74,8 +74,12 @@ SELECT fs_backfill('er', '2025-03-01', '2025-03-02', checks => '{"min_rows": 5, 
 SELECT fs_backfill('er', '2025-03-01', '2025-03-02', checks => '{"max_null_fraction": {"nope": 0.1}}');
 SELECT fs_backfill('er', '2025-03-01', '2025-03-02', checks => '{"max_null_fraction": {"clicks": 2}}');
 SELECT fs_backfill('er', '2025-03-01', '2025-03-02', checks => '{"unique_key": "yes"}');
+SELECT fs_backfill('er', '2025-03-01', '2025-03-02', checks => '{"max_drift": {"feature_time": 0.1}}');
+SELECT fs_backfill('er', '2025-03-01', '2025-03-02', checks => '{"max_drift": {"clicks": -1}}');
 SELECT fs_backfill('er', '2025-03-01', '2025-03-02', checks => '{"min_rows": 1000}');
 SELECT fs_backfill('er', '2025-03-01', '2025-03-02', checks => '{"max_rows": 1}');
+SELECT fs_backfill('er', '2025-03-01', '2025-03-02', checks => '{"max_drift": {"clicks": 0.5}}',
+                   source => 'SELECT user_id, ts AS feature_time, clicks * 2 AS clicks FROM er_raw WHERE ts >= $1 AND ts < $2');
 
 \echo a source override that is not one SELECT, or does not fit (22023, 42804)
 SELECT fs_backfill('er', '2025-03-01', '2025-03-02',

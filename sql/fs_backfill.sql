@@ -61,12 +61,14 @@ CREATE TABLE fs_backfill.runs (
 	comment			text,
 	run_by			name NOT NULL,
 	started_at		timestamptz NOT NULL,
-	finished_at		timestamptz NOT NULL,
+	finished_at		timestamptz,		-- NULL while a staged run is under way
 	partitions		integer NOT NULL,
 	rows_deleted	bigint NOT NULL,
 	rows_inserted	bigint NOT NULL,
 	online_entities bigint NOT NULL DEFAULT 0,
 	status			text NOT NULL DEFAULT 'succeeded'
+		CHECK (status OPERATOR(pg_catalog.=) ANY (ARRAY['staging', 'staged',
+			'publishing', 'succeeded', 'failed', 'cancelled']))
 );
 CREATE INDEX ON fs_backfill.runs (feature_set, run_id);
 COMMENT ON TABLE fs_backfill.runs IS 'one row per committed backfill run';
@@ -86,6 +88,48 @@ CREATE TABLE fs_backfill.run_partitions (
 CREATE INDEX ON fs_backfill.run_partitions (partition, run_id);
 COMMENT ON TABLE fs_backfill.run_partitions IS
 	'per run and slice: partition, bounds, strategy, rows before and after, duration';
+
+-- A staged run (fs_backfill_stage): what its workers need beyond its row in
+-- runs, and one row per slice.
+CREATE TABLE fs_backfill.staged_runs (
+	run_id			bigint PRIMARY KEY
+		REFERENCES fs_backfill.runs (run_id) ON DELETE CASCADE,
+	run_by_oid		oid NOT NULL,		-- the role its workers run as
+	parallel		integer NOT NULL CHECK (parallel OPERATOR(pg_catalog.>) 0),
+	retries			integer NOT NULL CHECK (retries OPERATOR(pg_catalog.>=) 0),
+	publish			text NOT NULL
+		CHECK (publish OPERATOR(pg_catalog.=) ANY (ARRAY['auto', 'manual'])),
+	allow_empty		boolean NOT NULL,
+	checks			jsonb NOT NULL,
+	settings		jsonb NOT NULL,		-- the caller's search_path, TimeZone...
+	error			text				-- why the run failed
+);
+COMMENT ON TABLE fs_backfill.staged_runs IS
+	'per staged run: parallelism, retries, publish mode and the settings its workers use';
+
+CREATE TABLE fs_backfill.run_slices (
+	run_id			bigint NOT NULL
+		REFERENCES fs_backfill.runs (run_id) ON DELETE CASCADE,
+	slice			integer NOT NULL,
+	partition		regclass NOT NULL,
+	slice_start		timestamptz NOT NULL,
+	slice_stop		timestamptz NOT NULL,
+	strategy		text NOT NULL,		-- how publish replaces it: swap, delete_insert
+	status			text NOT NULL DEFAULT 'pending'
+		CHECK (status OPERATOR(pg_catalog.=) ANY (ARRAY['pending', 'building',
+			'staged', 'failed', 'cancelled'])),
+	attempts		integer NOT NULL DEFAULT 0,
+	rows_before		bigint,
+	rows			bigint,
+	error			text,
+	started_at		timestamptz,
+	finished_at		timestamptz,
+	staged_relation regclass,
+	stage_mark		text,				-- what publish checks for writes since
+	PRIMARY KEY (run_id, slice)
+);
+COMMENT ON TABLE fs_backfill.run_slices IS
+	'per staged run and slice: partition, bounds, status, attempts, rows, error, timings';
 
 CREATE TABLE fs_backfill.online_queue (
 	id				bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -115,7 +159,9 @@ COMMENT ON TABLE fs_backfill.online_state IS
 SELECT pg_catalog.pg_extension_config_dump('fs_backfill.feature_sets', '');
 SELECT pg_catalog.pg_extension_config_dump('fs_backfill.resource_profiles',
 	$$WHERE name NOT IN ('small', 'medium', 'large')$$);
-SELECT pg_catalog.pg_extension_config_dump('fs_backfill.runs', '');
+-- Runs under way are not: what they staged is not dumped either.
+SELECT pg_catalog.pg_extension_config_dump('fs_backfill.runs',
+	$$WHERE status IN ('succeeded', 'failed', 'cancelled')$$);
 SELECT pg_catalog.pg_extension_config_dump('fs_backfill.runs_run_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('fs_backfill.run_partitions', '');
 SELECT pg_catalog.pg_extension_config_dump('fs_backfill.online_queue', '');
@@ -152,6 +198,16 @@ ALTER TABLE fs_backfill.run_partitions ENABLE ROW LEVEL SECURITY;
 CREATE POLICY visible ON fs_backfill.run_partitions FOR SELECT USING (
 	EXISTS (SELECT FROM fs_backfill.runs r
 			 WHERE r.run_id OPERATOR(pg_catalog.=) run_partitions.run_id));
+
+ALTER TABLE fs_backfill.staged_runs ENABLE ROW LEVEL SECURITY;
+CREATE POLICY visible ON fs_backfill.staged_runs FOR SELECT USING (
+	EXISTS (SELECT FROM fs_backfill.runs r
+			 WHERE r.run_id OPERATOR(pg_catalog.=) staged_runs.run_id));
+
+ALTER TABLE fs_backfill.run_slices ENABLE ROW LEVEL SECURITY;
+CREATE POLICY visible ON fs_backfill.run_slices FOR SELECT USING (
+	EXISTS (SELECT FROM fs_backfill.runs r
+			 WHERE r.run_id OPERATOR(pg_catalog.=) run_slices.run_id));
 
 ALTER TABLE fs_backfill.online_state ENABLE ROW LEVEL SECURITY;
 CREATE POLICY visible ON fs_backfill.online_state FOR SELECT USING (
@@ -380,6 +436,91 @@ AS 'MODULE_PATHNAME', 'fs_backfill_progress'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION @extschema@.fs_backfill_progress() IS
 	'backfills running now, in every session: phase, slices done of total, rows written';
+
+-- Staged runs (SPEC section 8) ----------------------------------------------
+
+CREATE FUNCTION @extschema@.fs_backfill_stage(
+	feature_set			text,
+	start_time			text DEFAULT NULL,
+	stop_time			text DEFAULT NULL,
+	reset				boolean DEFAULT false,
+	source				text DEFAULT NULL,
+	resource_profile	text DEFAULT NULL,
+	comment				text DEFAULT NULL,
+	checks				jsonb DEFAULT NULL,
+	allow_empty			boolean DEFAULT false,
+	parallel			integer DEFAULT 2,
+	retries				integer DEFAULT 2,
+	publish				text DEFAULT 'auto')
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'fs_backfill_stage_text'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.fs_backfill_stage(text, text, text, boolean, text, text,
+	text, jsonb, boolean, integer, integer, text) IS
+	'records a staged run of [start_time, stop_time); background workers build its slices after commit; returns the run id';
+
+CREATE FUNCTION @extschema@.fs_backfill_stage(
+	feature_set			text,
+	start_time			timestamptz,
+	stop_time			timestamptz,
+	reset				boolean DEFAULT false,
+	source				text DEFAULT NULL,
+	resource_profile	text DEFAULT NULL,
+	comment				text DEFAULT NULL,
+	checks				jsonb DEFAULT NULL,
+	allow_empty			boolean DEFAULT false,
+	parallel			integer DEFAULT 2,
+	retries				integer DEFAULT 2,
+	publish				text DEFAULT 'auto')
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'fs_backfill_stage_timestamptz'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.fs_backfill_stage(text, timestamptz, timestamptz, boolean,
+	text, text, text, jsonb, boolean, integer, integer, text) IS
+	'records a staged run of [start_time, stop_time); background workers build its slices after commit; returns the run id';
+
+CREATE FUNCTION @extschema@.fs_backfill_wait(run_id bigint, timeout interval DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'fs_backfill_wait'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.fs_backfill_wait(bigint, interval) IS
+	'waits until a staged run succeeded, failed, was cancelled or awaits a manual publish (or the timeout); its status';
+
+CREATE FUNCTION @extschema@.fs_backfill_publish(run_id bigint)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'fs_backfill_publish'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.fs_backfill_publish(bigint) IS
+	'publishes a staged run: exchanges every staged slice in one short transaction; the run id';
+
+CREATE FUNCTION @extschema@.fs_backfill_cancel(run_id bigint)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'fs_backfill_cancel'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.fs_backfill_cancel(bigint) IS
+	'cancels a staged run: stops its workers and drops what it staged; false when it had finished';
+
+CREATE FUNCTION @extschema@.fs_backfill_resume(run_id bigint)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'fs_backfill_resume'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.fs_backfill_resume(bigint) IS
+	'restarts a failed staged run from its unstaged slices; false when there was nothing to resume';
+
+CREATE FUNCTION fs_backfill.staged_relations(run_id bigint)
+RETURNS TABLE (slice integer, partition regclass, slice_start timestamptz,
+			   slice_stop timestamptz, staged regclass, rows bigint)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT s.slice, s.partition, s.slice_start, s.slice_stop, s.staged_relation, s.rows
+	  FROM fs_backfill.run_slices s
+	 WHERE s.run_id OPERATOR(pg_catalog.=) $1
+	   AND s.staged_relation IS NOT NULL
+	 ORDER BY s.slice
+$$;
+COMMENT ON FUNCTION fs_backfill.staged_relations(bigint) IS
+	'the relations a staged run built, one per staged slice, readable by the role that staged it';
 
 -- Scheduling goes through pg_cron, looked up when called: fs_backfill does
 -- not require it.  The job runs as the role that scheduled it, which must

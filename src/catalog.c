@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * catalog.c
- *	  Every SPI read and write of the fs_backfill.* tables.
+ *	  Every SPI read and write of the fs_backfill.* tables, but the online
+ *	  queue's (catalog_queue.c).
  *
  * Each function connects to SPI, runs its fixed statements as the extension
  * owner with a pinned search_path (guard.c), copies what it returns into the
@@ -17,6 +18,7 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -274,6 +276,119 @@ fsb_catalog_delete(const char *name)
 }
 
 /*
+ * The succeeded runs of a feature set, in run order, as catch-up's watermark
+ * reads them: each run's interval and whether it was a reset.  Returns an
+ * array of *nruns, in the caller's memory context.
+ */
+FsbRunSpan *
+fsb_catalog_succeeded_runs(const char *feature_set, int *nruns)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	FsbSavedUser saved;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(feature_set)};
+	FsbRunSpan *runs;
+
+	fsb_owner_spi_begin(&saved);
+	fsb_spi_exec("SELECT start_time, stop_time, reset FROM fs_backfill.runs"
+				 " WHERE feature_set = $1 AND status = 'succeeded' ORDER BY run_id",
+				 1, types, values, NULL, SPI_OK_SELECT);
+	*nruns = (int) SPI_processed;
+	runs = MemoryContextAlloc(cxt, sizeof(FsbRunSpan) * Max(*nruns, 1));
+	for (int i = 0; i < *nruns; i++)
+	{
+		HeapTuple	row = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+
+		runs[i].start = DatumGetTimestampTz(SPI_getbinval(row, desc, 1, &isnull));
+		runs[i].stop = DatumGetTimestampTz(SPI_getbinval(row, desc, 2, &isnull));
+		runs[i].reset = DatumGetBool(SPI_getbinval(row, desc, 3, &isnull));
+	}
+	fsb_owner_spi_end(&saved);
+	return runs;
+}
+
+/*
+ * The online feature sets' names, in name order, in the current memory
+ * context.  Caller is in a transaction, connected to SPI (the online worker,
+ * resyncing); the names are read as the extension owner.
+ */
+List *
+fsb_catalog_online_set_names(void)
+{
+	List	   *names = NIL;
+	FsbSavedUser saved;
+
+	fsb_become_user(fsb_extension_owner(), &saved);
+	fsb_spi_exec("SELECT name FROM fs_backfill.feature_sets WHERE online ORDER BY name",
+				 0, NULL, NULL, NULL, SPI_OK_SELECT);
+	fsb_restore_user(&saved);
+	for (uint64 i = 0; i < SPI_processed; i++)
+		names = lappend(names, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+	return names;
+}
+
+/*
+ * A feature set's stored settings with "settings" (a JSON object of setting
+ * names and new values) merged in, each value converted to its column's type
+ * by jsonb_populate_record: "current" with the merged values, for
+ * fs_alter_feature_set to check as a registration would.  A "checks" of
+ * null becomes '{}'.  Fills "set" in the caller's memory context.
+ */
+void
+fsb_catalog_merge_settings(const FsbFeatureSet *current, Jsonb *settings,
+						   FsbSettings *set)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	FsbSavedUser saved;
+	Oid			types[2] = {TEXTOID, JSONBOID};
+	Datum		values[2];
+	HeapTuple	row;
+	TupleDesc	desc;
+	bool		isnull;
+
+	values[0] = CStringGetTextDatum(current->name);
+	values[1] = JsonbPGetDatum(settings);
+	fsb_owner_spi_begin(&saved);
+	fsb_spi_exec("SELECT n.entity_columns, n.time_column, n.source, n.backfill_start,"
+				 " n.partition_interval, n.online, n.online_ttl, n.checks,"
+				 " n.resource_profile, n.catchup_delay, n.reprocess_partitions"
+				 " FROM fs_backfill.feature_sets f,"
+				 " LATERAL jsonb_populate_record(f, $2) n WHERE f.name = $1",
+				 2, types, values, NULL, SPI_OK_SELECT);
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("feature set \"%s\" does not exist", current->name)));
+	row = SPI_copytuple(SPI_tuptable->vals[0]);	/* in the caller's memory */
+	MemoryContextSwitchTo(cxt);
+	desc = CreateTupleDescCopy(SPI_tuptable->tupdesc);
+	fsb_owner_spi_end(&saved);
+
+	memset(set, 0, sizeof(*set));
+	set->fs = *current;
+	set->entities = DatumGetArrayTypeP(heap_getattr(row, 1, desc, &isnull));
+	set->fs.time_column = TextDatumGetCString(heap_getattr(row, 2, desc, &isnull));
+	set->fs.source = TextDatumGetCString(heap_getattr(row, 3, desc, &isnull));
+	set->fs.backfill_start = DatumGetTimestampTz(heap_getattr(row, 4, desc, &isnull));
+	set->fs.partition_interval = *DatumGetIntervalP(heap_getattr(row, 5, desc, &isnull));
+	set->online = DatumGetBool(heap_getattr(row, 6, desc, &isnull));
+	set->online_ttl = heap_getattr(row, 7, desc, &set->online_ttl_null);
+	{
+		Datum		checks = heap_getattr(row, 8, desc, &isnull);
+
+		/* "checks": null means none */
+		set->checks = DatumGetJsonbP(isnull ?
+									 DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")) :
+									 checks);
+	}
+	set->fs.resource_profile = TextDatumGetCString(heap_getattr(row, 9, desc, &isnull));
+	set->catchup_delay = DatumGetIntervalP(heap_getattr(row, 10, desc, &isnull));
+	set->reprocess_partitions = DatumGetInt32(heap_getattr(row, 11, desc, &isnull));
+}
+
+/*
  * statement_timeout set while a statement runs does not re-arm the timer
  * armed when it started: arm it for the run, from now, unless the one
  * running ends sooner.  It ends with the statement, as usual.
@@ -421,13 +536,20 @@ fsb_catalog_record_run(const FsbPlan *plan, const FsbRunInfo *run,
 	values[13] = Int64GetDatum(run->online_entities);
 
 	fsb_owner_spi_begin(&saved);
-	fsb_spi_exec("INSERT INTO fs_backfill.runs (run_id, feature_set, start_time,"
-				 " stop_time, reset, source, source_md5, resource_profile,"
-				 " comment, run_by, started_at, finished_at, partitions,"
-				 " rows_deleted, rows_inserted, online_entities) OVERRIDING SYSTEM VALUE"
-				 " VALUES ($13, $1, $2, $3, $4, $5, md5($5), $6, $7, $8, $9,"
-				 " clock_timestamp(), $10, $11, $12, $14)",
-				 14, types, values, nulls, SPI_OK_INSERT);
+	if (run->staged)
+		fsb_spi_exec("UPDATE fs_backfill.runs SET finished_at = clock_timestamp(),"
+					 " partitions = $10, rows_deleted = $11, rows_inserted = $12,"
+					 " online_entities = $14, status = 'succeeded'"
+					 " WHERE run_id = $13",
+					 14, types, values, nulls, SPI_OK_UPDATE);
+	else
+		fsb_spi_exec("INSERT INTO fs_backfill.runs (run_id, feature_set, start_time,"
+					 " stop_time, reset, source, source_md5, resource_profile,"
+					 " comment, run_by, started_at, finished_at, partitions,"
+					 " rows_deleted, rows_inserted, online_entities) OVERRIDING SYSTEM VALUE"
+					 " VALUES ($13, $1, $2, $3, $4, $5, md5($5), $6, $7, $8, $9,"
+					 " clock_timestamp(), $10, $11, $12, $14)",
+					 14, types, values, nulls, SPI_OK_INSERT);
 
 	for (int i = 0; i < plan->nsteps; i++)
 	{

@@ -32,8 +32,7 @@
  */
 #include "postgres.h"
 
-#include "catalog/pg_type.h"
-#include "executor/spi.h"
+#include "access/xact.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
@@ -46,30 +45,19 @@ PG_FUNCTION_INFO_V1(fs_backfill_catchup);
 static TimestampTz
 catchup_watermark(const FsbFeatureSet *fs)
 {
-	FsbSavedUser saved;
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(fs->name)};
+	int			nruns;
+	FsbRunSpan *runs = fsb_catalog_succeeded_runs(fs->name, &nruns);
 	TimestampTz watermark = fs->backfill_start;
 
-	fsb_owner_spi_begin(&saved);
-	fsb_spi_exec("SELECT start_time, stop_time, reset FROM fs_backfill.runs"
-				 " WHERE feature_set = $1 AND status = 'succeeded' ORDER BY run_id",
-				 1, types, values, NULL, SPI_OK_SELECT);
-	for (uint64 i = 0; i < SPI_processed; i++)
+	for (int i = 0; i < nruns; i++)
 	{
-		HeapTuple	row = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		TimestampTz start = DatumGetTimestampTz(SPI_getbinval(row, desc, 1, &isnull));
-		TimestampTz stop = DatumGetTimestampTz(SPI_getbinval(row, desc, 2, &isnull));
-		bool		reset = DatumGetBool(SPI_getbinval(row, desc, 3, &isnull));
-
-		if (reset)
-			watermark = start <= fs->backfill_start ? stop : fs->backfill_start;
-		else if (start <= watermark && stop > watermark)
-			watermark = stop;
+		if (runs[i].reset)
+			watermark = runs[i].start <= fs->backfill_start ? runs[i].stop :
+				fs->backfill_start;
+		else if (runs[i].start <= watermark && runs[i].stop > watermark)
+			watermark = runs[i].stop;
 	}
-	fsb_owner_spi_end(&saved);
+	pfree(runs);
 	return watermark;
 }
 

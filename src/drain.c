@@ -51,7 +51,6 @@
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/datum.h"
 #include "utils/guc.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -93,17 +92,6 @@ static int	last_nskipped = 0;	/* how many the last batch skipped */
 
 /* The feature set whose entries are being read, to blame for an error. */
 static const char *set_at_work = NULL;
-
-/* One claimed queue entry. */
-typedef struct Claim
-{
-	int64		id;
-	char	   *feature_set;
-	Datum		entity;			/* text[] */
-	char	   *guard;
-	TransactionId queued_by;	/* the transaction that queued it */
-	struct BatchSet *set;		/* its feature set's, once met */
-} Claim;
 
 /* A feature set met in a batch: what its chunks need, looked up once. */
 typedef struct BatchSet
@@ -317,7 +305,8 @@ entity_key(const char *feature_set, const Datum *parts, int nparts)
  * memory context: reads each entity's latest row.
  */
 static void
-build_pushes(const BatchSet *set, Claim *claims, int nclaims, FsbPush *pushes)
+build_pushes(const BatchSet *set, FsbQueueEntry *claims, int nclaims,
+			 FsbPush *pushes)
 {
 	const FsbFeatureSet *fs = set->fs;
 	int			nvalues = list_length(set->value_names);
@@ -404,79 +393,6 @@ build_pushes(const BatchSet *set, Claim *claims, int nclaims, FsbPush *pushes)
 }
 
 /*
- * Claims up to "limit" entries with an id above "after", but none of the
- * feature sets in "skipped" (a text[]), in the current memory context.  The locking subquery runs once, as an InitPlan (as an
- * IN (...) the planner may rescan it), and the deletion finds the locked
- * rows by ctid, which cannot change while we hold their lock.  An entry a
- * backfill updated (ON CONFLICT) and committed after the statement's
- * snapshot is locked in its new version, which that snapshot does not see:
- * it is neither deleted nor returned, and stays queued for a later batch
- * (that commit woke the worker, whose next drain starts from the head).
- *
- * The plan is kept, generic, for the worker's life, and replanned when the
- * queue is recreated; the queue may be empty then and hold a million
- * entries the next minute.  So it is planned (and, in case of a replan,
- * run) with sequential scans and sorts disabled: the subquery must walk the
- * primary key from "after" on, never scan and sort the whole queue.
- */
-static int
-claim_entries(int limit, int64 after, Datum skipped, Claim *claims)
-{
-	static SPIPlanPtr plan = NULL;
-	static const char *const plan_settings[] = {"enable_seqscan", "enable_sort",
-	"enable_bitmapscan"};
-	MemoryContext cxt = CurrentMemoryContext;
-	Datum		values[3] = {Int32GetDatum(limit), Int64GetDatum(after), skipped};
-	FsbSavedUser saved;
-	int			rc;
-	int			n;
-
-	/* fsb_restore_user() undoes these settings too */
-	fsb_become_user(fsb_extension_owner(), &saved);
-	for (int i = 0; i < lengthof(plan_settings); i++)
-		(void) set_config_option(plan_settings[i], "off", PGC_USERSET, PGC_S_SESSION,
-								 GUC_ACTION_SAVE, true, 0, false);
-
-	if (plan == NULL)
-	{
-		Oid			types[3] = {INT4OID, INT8OID, TEXTARRAYOID};
-		SPIPlanPtr	p = SPI_prepare_cursor("DELETE FROM fs_backfill.online_queue"
-									   " WHERE ctid = ANY (ARRAY("
-									   "   SELECT ctid FROM fs_backfill.online_queue"
-									   "    WHERE id > $2 AND feature_set <> ALL ($3)"
-									   "    ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED))"
-									   " RETURNING id, feature_set, entity, guard_ts, xmin",
-									   3, types, CURSOR_OPT_GENERIC_PLAN);
-
-		if (p == NULL || SPI_keepplan(p) != 0)
-			elog(ERROR, "could not prepare the claim of queued entities: %s",
-				 SPI_result_code_string(SPI_result));
-		plan = p;
-	}
-	rc = SPI_execute_plan(plan, values, NULL, false, 0);
-	fsb_restore_user(&saved);
-	MemoryContextSwitchTo(cxt); /* SPI returns in its own */
-	if (rc != SPI_OK_DELETE_RETURNING)
-		elog(ERROR, "claim of queued entities failed: %s", SPI_result_code_string(rc));
-
-	n = (int) SPI_processed;
-	for (int i = 0; i < n; i++)
-	{
-		HeapTuple	row = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-
-		claims[i].id = DatumGetInt64(heap_getattr(row, 1, desc, &isnull));
-		claims[i].feature_set = TextDatumGetCString(heap_getattr(row, 2, desc, &isnull));
-		claims[i].entity = datumCopy(heap_getattr(row, 3, desc, &isnull), false, -1);
-		claims[i].guard = TextDatumGetCString(heap_getattr(row, 4, desc, &isnull));
-		claims[i].queued_by = DatumGetTransactionId(heap_getattr(row, 5, desc, &isnull));
-	}
-	SPI_freetuptable(SPI_tuptable);
-	return n;
-}
-
-/*
  * Waits until the transactions that queued the claimed entries are over,
  * then takes in their invalidation messages.  A transaction's rows are
  * visible once it committed, but it sends its invalidations (a partition a
@@ -484,7 +400,7 @@ claim_entries(int limit, int64 after, Datum skipped, Claim *claims)
  * that could miss the partition that holds it.  The wait is that moment.
  */
 static void
-wait_for_queuers(const Claim *claims, int nclaims)
+wait_for_queuers(const FsbQueueEntry *claims, int nclaims)
 {
 	TransactionId last = InvalidTransactionId;
 
@@ -745,10 +661,12 @@ static int
 push_chunk(Batch *batch, int limit)
 {
 	MemoryContext old = MemoryContextSwitchTo(chunk_cxt);
-	Claim	   *claims = palloc(sizeof(Claim) * limit);
-	Claim	   *mine = palloc(sizeof(Claim) * limit);
+	FsbQueueEntry *claims = palloc(sizeof(FsbQueueEntry) * limit);
+	FsbQueueEntry *mine = palloc(sizeof(FsbQueueEntry) * limit);
+	BatchSet  **sets = palloc(sizeof(BatchSet *) * limit);	/* per claim */
 	FsbPush    *pushes = palloc(sizeof(FsbPush) * limit);
-	int			nclaims = claim_entries(limit, batch->after, batch->skipped, claims);
+	int			nclaims = fsb_catalog_queue_claim(limit, batch->after,
+												  batch->skipped, claims);
 	int			npushes = 0;
 	ListCell   *lc;
 
@@ -759,7 +677,7 @@ push_chunk(Batch *batch, int limit)
 	for (int i = 0; i < nclaims; i++)
 	{
 		set_at_work = claims[i].feature_set;
-		claims[i].set = find_batch_set(&batch->sets, claims[i].feature_set);
+		sets[i] = find_batch_set(&batch->sets, claims[i].feature_set);
 	}
 
 	foreach(lc, batch->sets)
@@ -768,7 +686,7 @@ push_chunk(Batch *batch, int limit)
 		int			nmine = 0;
 
 		for (int i = 0; i < nclaims; i++)
-			if (claims[i].set == set)
+			if (sets[i] == set)
 				mine[nmine++] = claims[i];
 		set->claimed += nmine;
 		set_at_work = set->name;

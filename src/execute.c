@@ -73,16 +73,16 @@ enum
 };
 
 /* Refuses to let an empty source wipe rows unless allow_empty. */
-static void
-check_not_emptied(const FsbPlan *plan, const FsbStep *step, Relation target,
-				  int64 before, int64 after, bool allow_empty)
+void
+fsb_run_check_not_emptied(const FsbRun *run, const FsbStep *step,
+						  int64 before, int64 after)
 {
-	if (after > 0 || before == 0 || allow_empty)
+	if (after > 0 || before == 0 || run->opts->allow_empty)
 		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_CHECK_VIOLATION),
 			 errmsg("source of feature set \"%s\" returned no rows for slice [%s, %s) of \"%s\"",
-					plan->fs->name, fsb_format_time(step->slice_start),
+					run->fs->name, fsb_format_time(step->slice_start),
 					fsb_format_time(step->slice_stop),
 					get_rel_name(step->partition)),
 			 errdetail_plural("The slice holds %lld row now.",
@@ -155,22 +155,6 @@ report_slice(const FsbFeatureSet *fs, const FsbPlan *plan, int i,
 			 errdetail("It took %.3f s.", result->seconds)));
 }
 
-/* A backfill on its way, from run_prepare() to run_record(). */
-typedef struct FsbRun
-{
-	const FsbRunOptions *opts;
-	FsbFeatureSet *fs;
-	FsbRunInfo	info;
-	TimestampTz start;
-	TimestampTz stop;
-	Relation	target;
-	FsbSource  *src;
-	FsbChecks  *checks;
-	FsbPlan    *plan;
-	FsbStepResult *results;		/* per step */
-	Oid		   *transients;		/* per step: the new heap of a swap */
-} FsbRun;
-
 /*
  * Takes the feature set's backfill lock and reads it again: what another
  * backfill committed meanwhile (even a new target) counts.
@@ -194,14 +178,13 @@ run_lock(FsbRun *run)
 }
 
 /*
- * Everything before the first change: the feature set, its profile applied
- * (at the caller's GUC nest level), its lock, the caller's privileges, the
- * source and checks, the plan; then the entities to queue as they are now,
- * and the missing partitions created.  Every bad input is refused here.
+ * Everything before the plan: the feature set, its profile applied (at the
+ * caller's GUC nest level), its lock, the caller's privileges, the source
+ * and checks.  Every bad input is refused here or in fsb_run_plan().
  */
-static void
-run_prepare(FsbRun *run, const FsbRunOptions *opts, TimestampTz start,
-			TimestampTz stop)
+void
+fsb_run_open(FsbRun *run, const FsbRunOptions *opts, TimestampTz start,
+			 TimestampTz stop)
 {
 	FsbFeatureSet *fs = fsb_catalog_load(opts->feature_set);
 
@@ -219,7 +202,8 @@ run_prepare(FsbRun *run, const FsbRunOptions *opts, TimestampTz start,
 
 	check_privileges(fs);
 	fsb_catalog_apply_profile(run->info.resource_profile);
-	run_lock(run);
+	if (!opts->unlocked)
+		run_lock(run);
 	fs = run->fs;
 	check_privileges(fs);		/* registered again by another role? */
 	run->target = fsb_open_target(fs, AccessShareLock);
@@ -227,39 +211,53 @@ run_prepare(FsbRun *run, const FsbRunOptions *opts, TimestampTz start,
 								  fs->entity_columns, fs->time_column, fs->name);
 	run->checks = fsb_checks_parse(opts->checks ? opts->checks : fs->checks,
 								   run->target, fs->name);
+}
 
+/* A new run id, and the plan: the slices of the interval. */
+void
+fsb_run_plan(FsbRun *run)
+{
 	run->info.run_id = fsb_catalog_next_run_id();
-	fsb_progress_begin(fs->name, run->info.run_id);
-	run->plan = fsb_plan_build(fs, run->target, run->src, start, stop,
-							   opts->reset, opts->strategy);
+	fsb_progress_begin(run->fs->name, run->info.run_id);
+	run->plan = fsb_plan_build(run->fs, run->target, run->src, run->start,
+							   run->stop, run->opts->reset, run->opts->strategy);
 	run->results = palloc0(sizeof(FsbStepResult) * run->plan->nsteps);
 	run->transients = palloc0(sizeof(Oid) * run->plan->nsteps);
+}
 
-	/* The online cache: entities whose latest row is in the interval now. */
-	if (fs->online)
-	{
-		fsb_progress_phase("queueing entities", run->plan->nsteps);
-		fsb_queue_touched(run->target, fs, start, stop, opts->reset, NIL);
-	}
+/* The online cache: entities whose latest row is in the interval now. */
+void
+fsb_run_queue_before(FsbRun *run)
+{
+	if (!run->fs->online)
+		return;
+	fsb_progress_phase("queueing entities", run->plan->nsteps);
+	fsb_queue_touched(run->target, run->fs, run->start, run->stop,
+					  run->opts->reset, NIL);
+}
 
+/* Creates the partitions the plan misses. */
+void
+fsb_run_create_partitions(FsbRun *run)
+{
 	/* ATTACH PARTITION wants the parent not in use here: close it meanwhile. */
 	table_close(run->target, NoLock);
 	for (int i = 0; i < run->plan->nsteps; i++)
 	{
 		FsbStep    *step = &run->plan->steps[i];
 
-		if (opts->strategy == FSB_STRATEGY_SWAP && step->swap_refusal != NULL)
+		if (run->opts->strategy == FSB_STRATEGY_SWAP && step->swap_refusal != NULL)
 			ereport(NOTICE,
 					(errmsg("slice [%s, %s) is replaced by delete_insert: %s",
 							fsb_format_time(step->slice_start),
 							fsb_format_time(step->slice_stop),
 							step->swap_refusal)));
 		if (step->creates_partition)
-			step->partition = fsb_partition_create(fs->target,
+			step->partition = fsb_partition_create(run->fs->target,
 												   step->range_start,
 												   step->range_stop);
 	}
-	run->target = table_open(fs->target, NoLock);
+	run->target = table_open(run->fs->target, NoLock);
 }
 
 /*
@@ -290,6 +288,7 @@ run_replace_slice(FsbRun *run, int i)
 			break;
 		case FSB_STRATEGY_SWAP:
 			run->transients[i] = fsb_swap_build(run->target, step, run->src, fs,
+												NULL, true,
 												&result->rows_before,
 												&result->rows_after);
 			break;
@@ -299,8 +298,8 @@ run_replace_slice(FsbRun *run, int i)
 			break;
 	}
 	if (step->strategy != FSB_STRATEGY_DELETE)
-		check_not_emptied(run->plan, step, run->target, result->rows_before,
-						  result->rows_after, run->opts->allow_empty);
+		fsb_run_check_not_emptied(run, step, result->rows_before,
+								  result->rows_after);
 	result->seconds = (GetCurrentTimestamp() - t0) / (double) USECS_PER_SEC;
 	report_slice(fs, run->plan, i, result);
 }
@@ -311,8 +310,8 @@ run_replace_slice(FsbRun *run, int i)
  * the swapped partitions do not wait for it.  Their new rows are read from
  * the new heaps.
  */
-static void
-run_queue_after(FsbRun *run)
+void
+fsb_run_queue_after(FsbRun *run)
 {
 	List	   *new_heaps = NIL;
 
@@ -327,18 +326,35 @@ run_queue_after(FsbRun *run)
 	run->info.online_entities = fsb_queue_seal(run->fs, run->info.run_id);
 }
 
+/* Exchanges the swapped partitions, last: readers wait only for this. */
+void
+fsb_run_exchange(FsbRun *run)
+{
+	fsb_progress_phase("exchanging partitions", -1);
+	fsb_swap_exchange_all(run->target, run->plan, run->fs, run->transients,
+						  run->results);
+}
+
 /* Records the run and its slices; returns the run id. */
-static int64
-run_record(FsbRun *run)
+int64
+fsb_run_record(FsbRun *run)
 {
 	fsb_progress_phase("recording the run", -1);
 	return fsb_catalog_record_run(run->plan, &run->info, run->results);
 }
 
+/* Closes the target; the profile's settings go with the caller's nest. */
+void
+fsb_run_close(FsbRun *run)
+{
+	table_close(run->target, NoLock);
+	fsb_progress_end();
+}
+
 /*
  * Runs a backfill of [start, stop) (DT_NOBEGIN: not given) in the caller's
- * transaction and returns its run id: prepare, replace each slice, queue the
- * entities it touched, exchange the swapped partitions, record.
+ * transaction and returns its run id: open, plan, replace each slice, queue
+ * the entities it touched, exchange the swapped partitions, record.
  */
 int64
 fsb_run_backfill(const FsbRunOptions *opts, TimestampTz start, TimestampTz stop)
@@ -347,19 +363,19 @@ fsb_run_backfill(const FsbRunOptions *opts, TimestampTz start, TimestampTz stop)
 	FsbRun		run;
 	int64		run_id;
 
-	run_prepare(&run, opts, start, stop);
+	fsb_run_open(&run, opts, start, stop);
+	fsb_run_plan(&run);
+	fsb_run_queue_before(&run);
+	fsb_run_create_partitions(&run);
 	fsb_progress_phase("replacing slices", run.plan->nsteps);
 	for (int i = 0; i < run.plan->nsteps; i++)
 		run_replace_slice(&run, i);
-	run_queue_after(&run);
-	fsb_progress_phase("exchanging partitions", -1);
-	fsb_swap_exchange_all(run.target, run.plan, run.fs, run.transients,
-						  run.results);
-	run_id = run_record(&run);
+	fsb_run_queue_after(&run);
+	fsb_run_exchange(&run);
+	run_id = fsb_run_record(&run);
 
 	AtEOXact_GUC(true, nest);
-	table_close(run.target, NoLock);
-	fsb_progress_end();
+	fsb_run_close(&run);
 	return run_id;
 }
 

@@ -18,7 +18,6 @@
 #include "postgres.h"
 
 #include "access/table.h"
-#include "access/htup_details.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
@@ -93,26 +92,13 @@ check_owner(const FsbFeatureSet *fs)
 		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, relname);
 }
 
-/* A feature set's settings, as registered or as altered. */
-typedef struct Settings
-{
-	FsbFeatureSet fs;			/* name, target, time column, source, ... */
-	ArrayType  *entities;		/* entity_columns, unchecked */
-	bool		online;
-	Datum		online_ttl;		/* interval, unless online_ttl_null */
-	bool		online_ttl_null;
-	Jsonb	   *checks;
-	Interval   *catchup_delay;
-	int32		reprocess_partitions;
-} Settings;
-
 /*
  * Validates settings and stores them: a new feature set, or with "replace"
  * the settings of an existing one.  Everything is checked before anything
  * is stored.
  */
 static void
-store_settings(Settings *set, bool replace)
+store_settings(FsbSettings *set, bool replace)
 {
 	FsbFeatureSet *fs = &set->fs;
 	Relation	target;
@@ -194,7 +180,7 @@ fs_create_feature_set(PG_FUNCTION_ARGS)
 		"backfill_start", "partition_interval", "online", NULL, "checks",
 		"resource_profile", "catchup_delay", "reprocess_partitions"
 	};
-	Settings	set;
+	FsbSettings set;
 
 	for (int i = 0; i < lengthof(argnames); i++)
 		if (argnames[i])
@@ -239,14 +225,7 @@ fs_alter_feature_set(PG_FUNCTION_ARGS)
 	JsonbIterator *it;
 	JsonbValue	v;
 	JsonbIteratorToken tok;
-	Settings	set;
-	FsbSavedUser saved;
-	Oid			types[2] = {TEXTOID, JSONBOID};
-	Datum		values[2];
-	HeapTuple	row;
-	TupleDesc	desc;
-	bool		isnull;
-	MemoryContext cxt = CurrentMemoryContext;
+	FsbSettings set;
 
 	fsb_require_arg(fcinfo, 0, "name");
 	fsb_require_arg(fcinfo, 1, "settings");
@@ -302,48 +281,8 @@ fs_alter_feature_set(PG_FUNCTION_ARGS)
 	/* two alterations, or one with a backfill, never interleave */
 	fsb_lock_target(current);
 
-	/* the stored row with the new values, each of its column's type */
-	values[0] = CStringGetTextDatum(current->name);
-	values[1] = JsonbPGetDatum(settings);
-	SPI_connect();
-	fsb_become_user(fsb_extension_owner(), &saved);
-	fsb_spi_exec("SELECT n.entity_columns, n.time_column, n.source, n.backfill_start,"
-				 " n.partition_interval, n.online, n.online_ttl, n.checks,"
-				 " n.resource_profile, n.catchup_delay, n.reprocess_partitions"
-				 " FROM fs_backfill.feature_sets f,"
-				 " LATERAL jsonb_populate_record(f, $2) n WHERE f.name = $1",
-				 2, types, values, NULL, SPI_OK_SELECT);
-	fsb_restore_user(&saved);
-	if (SPI_processed != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("feature set \"%s\" does not exist", current->name)));
-	row = SPI_copytuple(SPI_tuptable->vals[0]);	/* in the caller's memory */
-	MemoryContextSwitchTo(cxt);
-	desc = CreateTupleDescCopy(SPI_tuptable->tupdesc);
-	SPI_finish();
-
-	memset(&set, 0, sizeof(set));
-	set.fs = *current;
-	set.entities = DatumGetArrayTypeP(heap_getattr(row, 1, desc, &isnull));
-	set.fs.time_column = TextDatumGetCString(heap_getattr(row, 2, desc, &isnull));
-	set.fs.source = TextDatumGetCString(heap_getattr(row, 3, desc, &isnull));
-	set.fs.backfill_start = DatumGetTimestampTz(heap_getattr(row, 4, desc, &isnull));
-	set.fs.partition_interval = *DatumGetIntervalP(heap_getattr(row, 5, desc, &isnull));
-	set.online = DatumGetBool(heap_getattr(row, 6, desc, &isnull));
-	set.online_ttl = heap_getattr(row, 7, desc, &set.online_ttl_null);
-	{
-		Datum		checks = heap_getattr(row, 8, desc, &isnull);
-
-		/* "checks": null means none */
-		set.checks = DatumGetJsonbP(isnull ?
-									DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")) :
-									checks);
-	}
-	set.fs.resource_profile = TextDatumGetCString(heap_getattr(row, 9, desc, &isnull));
-	set.catchup_delay = DatumGetIntervalP(heap_getattr(row, 10, desc, &isnull));
-	set.reprocess_partitions = DatumGetInt32(heap_getattr(row, 11, desc, &isnull));
-
+	/* the stored settings with the new values, each of its column's type */
+	fsb_catalog_merge_settings(current, settings, &set);
 	store_settings(&set, true);
 	PG_RETURN_VOID();
 }
@@ -398,6 +337,7 @@ fs_drop_feature_set(PG_FUNCTION_ARGS)
 				 errmsg("must be the role that registered feature set \"%s\" to drop it",
 						fs->name),
 				 errdetail("Its table no longer exists.")));
+	fsb_stage_forget_runs(fs->name);
 	(void) fsb_catalog_delete(fs->name);
 	unschedule_catchup(fs->name);
 	PG_RETURN_VOID();

@@ -32,5 +32,8 @@ _PG_init(void)
 	fsb_guc_init();
 	fsb_shmem_init();
 	if (process_shared_preload_libraries_in_progress && !IsBinaryUpgrade)
+	{
 		fsb_worker_register();
+		fsb_stage_launcher_register();
+	}
 }

@@ -127,6 +127,7 @@ extern char *fsb_redis_password_file;
 extern int	fsb_redis_timeout;
 extern int	fsb_online_batch_size;
 extern int	fsb_online_naptime;
+extern int	fsb_max_stage_workers;
 extern void fsb_guc_init(void);
 
 /* shmem.c */
@@ -138,6 +139,13 @@ extern void fsb_worker_set_redis_state(const char *state);
 
 /* worker.c */
 extern void fsb_worker_register(void);
+
+/* stage_shmem.c and stage_worker.c: what the rest needs of staged runs */
+extern Size fsb_stage_shmem_size(void);
+extern void fsb_stage_shmem_init(void);
+extern void fsb_stage_launcher_register(void);
+extern void fsb_stage_xact_end(bool commit);
+extern void fsb_stage_forget_runs(const char *feature_set);
 
 /* queue.c */
 extern void fsb_queue_touched(Relation target, const FsbFeatureSet *fs,
@@ -188,6 +196,24 @@ extern void fsb_check_row_time(TimestampTz t, bool isnull,
 							   TimestampTz slice_start, TimestampTz slice_stop,
 							   const char *feature_set);
 
+/* catalog_queue.c: the statements on fs_backfill.online_queue */
+typedef struct FsbQueueEntry
+{
+	int64		id;
+	char	   *feature_set;
+	Datum		entity;			/* text[] */
+	char	   *guard;
+	TransactionId queued_by;	/* the transaction that queued it */
+} FsbQueueEntry;
+
+extern int64 fsb_catalog_queue_insert(const char *feature_set,
+									  const char *guard, int64 run_marker,
+									  int nkeys, const Datum *keys);
+extern int64 fsb_catalog_queue_seal(const char *feature_set, int64 run_id);
+extern int	fsb_catalog_queue_claim(int limit, int64 after, Datum skipped,
+									FsbQueueEntry *entries);
+extern bool fsb_catalog_queue_truncate_empty(void);
+
 /* catalog.c */
 typedef struct FsbStepResult
 {
@@ -205,6 +231,7 @@ typedef struct FsbRunInfo
 	const char *comment;
 	TimestampTz started_at;
 	int64		online_entities;	/* queued for the online cache */
+	bool		staged;			/* a staged run: its row exists already */
 } FsbRunInfo;
 
 extern FsbFeatureSet *fsb_catalog_find(const char *name);
@@ -214,6 +241,34 @@ extern void fsb_catalog_store(const FsbFeatureSet *fs, bool online,
 							  Datum checks, Datum catchup_delay,
 							  int32 reprocess_partitions, bool replace);
 extern bool fsb_catalog_delete(const char *name);
+
+/* a succeeded run's interval, for catch-up's watermark */
+typedef struct FsbRunSpan
+{
+	TimestampTz start;
+	TimestampTz stop;
+	bool		reset;
+} FsbRunSpan;
+
+extern FsbRunSpan *fsb_catalog_succeeded_runs(const char *feature_set,
+											  int *nruns);
+extern List *fsb_catalog_online_set_names(void);
+
+/* A feature set's settings, as registered or as altered (unchecked). */
+typedef struct FsbSettings
+{
+	FsbFeatureSet fs;			/* name, target, time column, source, ... */
+	struct ArrayType *entities; /* entity_columns, unchecked */
+	bool		online;
+	Datum		online_ttl;		/* interval, unless online_ttl_null */
+	bool		online_ttl_null;
+	Jsonb	   *checks;
+	Interval   *catchup_delay;
+	int32		reprocess_partitions;
+} FsbSettings;
+
+extern void fsb_catalog_merge_settings(const FsbFeatureSet *current,
+									   Jsonb *settings, FsbSettings *set);
 extern void fsb_catalog_apply_profile(const char *profile);
 extern int64 fsb_catalog_next_run_id(void);
 extern int64 fsb_catalog_record_run(const FsbPlan *plan, const FsbRunInfo *run,
@@ -232,14 +287,46 @@ typedef struct FsbRunOptions
 	FsbStrategy strategy;
 	bool		allow_empty;
 	Jsonb	   *checks;			/* NULL: the feature set's */
+	bool		unlocked;		/* a slice builder: no backfill lock */
 } FsbRunOptions;
+
+/*
+ * A run on its way through the pipeline both fs_backfill() and a staged
+ * run's publish follow: open, plan (or read the staged plan), replace each
+ * slice, queue the entities, exchange the swapped partitions, record.
+ */
+typedef struct FsbChecks FsbChecks;
+typedef struct FsbRun
+{
+	const FsbRunOptions *opts;
+	FsbFeatureSet *fs;
+	FsbRunInfo	info;
+	TimestampTz start;
+	TimestampTz stop;
+	Relation	target;
+	FsbSource  *src;
+	FsbChecks  *checks;
+	FsbPlan    *plan;
+	FsbStepResult *results;		/* per step */
+	Oid		   *transients;		/* per step: the new heap of a swap */
+} FsbRun;
 
 extern int64 fsb_run_backfill(const FsbRunOptions *opts, TimestampTz start,
 							  TimestampTz stop);
 extern void fsb_lock_target(const FsbFeatureSet *fs);
+extern void fsb_run_open(FsbRun *run, const FsbRunOptions *opts,
+						 TimestampTz start, TimestampTz stop);
+extern void fsb_run_plan(FsbRun *run);
+extern void fsb_run_create_partitions(FsbRun *run);
+extern void fsb_run_queue_before(FsbRun *run);
+extern void fsb_run_check_not_emptied(const FsbRun *run, const FsbStep *step,
+									  int64 before, int64 after);
+extern void fsb_run_queue_after(FsbRun *run);
+extern void fsb_run_exchange(FsbRun *run);
+extern int64 fsb_run_record(FsbRun *run);
+extern void fsb_run_close(FsbRun *run);
 
 /* checks.c */
-typedef struct FsbChecks FsbChecks;
 extern FsbChecks *fsb_checks_parse(Jsonb *json, Relation target,
 								   const char *feature_set);
 extern void fsb_checks_run(const FsbChecks *checks, const FsbStep *step,
@@ -299,7 +386,13 @@ extern uint64 fsb_slice_dest_rows(DestReceiver *dest);
 /* swap.c */
 extern Oid	fsb_swap_build(Relation target, const FsbStep *step,
 						   const FsbSource *src, const FsbFeatureSet *fs,
+						   const char *name, bool with_indexes,
 						   int64 *rows_before, int64 *rows_after);
+extern FsbSource *fsb_swap_heap_source(Relation target,
+									   const FsbFeatureSet *fs, Oid heap);
+extern void fsb_swap_copy_in(Relation target, const FsbStep *step,
+							 const FsbFeatureSet *fs, Oid transient,
+							 int64 *deleted, int64 *inserted);
 extern void fsb_swap_exchange_all(Relation target, const FsbPlan *plan,
 								  const FsbFeatureSet *fs, const Oid *transients,
 								  FsbStepResult *results);
@@ -311,18 +404,5 @@ extern void fsb_replace_delete_insert(Relation target, const FsbStep *step,
 									  int64 *deleted, int64 *inserted);
 extern int64 fsb_replace_outside(Relation target, const FsbStep *step,
 								 const char *time_column);
-
-/* stage_mark.c: was a partition written since its slice was staged? */
-/*
- * Called by the builder with part locked against writers (ExclusiveLock), in
- * the transaction that stages the slice.  Returns an opaque, printable mark.
- */
-extern char *fsb_stage_mark(Relation part);
-/*
- * Called in a later transaction with part locked against writers
- * (ExclusiveLock): true when the partition was written since the mark was
- * taken.
- */
-extern bool fsb_stage_mark_written(Relation part, const char *mark);
 
 #endif							/* FS_BACKFILL_H */

@@ -15,6 +15,7 @@
 #include <limits.h>
 
 #include "miscadmin.h"
+#include "postmaster/postmaster.h"
 #include "utils/guc.h"
 
 #include "fs_backfill.h"
@@ -33,6 +34,9 @@ char	   *fsb_redis_password_file = NULL;
 int			fsb_redis_timeout = 2000;
 int			fsb_online_batch_size = 10000;
 int			fsb_online_naptime = 1000;
+
+/* Staged runs */
+int			fsb_max_stage_workers = 4;
 
 void
 fsb_guc_init(void)
@@ -98,6 +102,15 @@ fsb_guc_init(void)
 							1000, 10, 3600000,
 							PGC_SIGHUP,
 							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("fs_backfill.max_stage_workers",
+							"Sets the most slices of staged runs built at once in the cluster.",
+							"Each takes a background worker (max_worker_processes), besides one coordinator per staged run.",
+							&fsb_max_stage_workers,
+							4, 1, MAX_BACKENDS,
+							PGC_SIGHUP,
+							0,
 							NULL, NULL, NULL);
 
 	/*

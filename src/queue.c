@@ -23,7 +23,8 @@
  * must never run with the rights of whoever runs the backfill (or the
  * worker's, in a resync after Redis lost its data).  Only the key and time
  * columns are read.  The queue is written as the extension owner (ordinary
- * roles cannot write it), a chunk of entities at a time.
+ * roles cannot write it), a chunk of entities at a time, by the statements
+ * of catalog_queue.c.
  *
  * Copyright (c) 2026, fs_backfill developers
  *
@@ -166,37 +167,6 @@ entities_sql(Relation target, const FsbFeatureSet *fs, bool everything,
 }
 
 /*
- * The insertion of a chunk of entities into the queue: $4 .. $(3 + nkeys)
- * hold the key values, one text[] per key column, zipped by unnest in
- * their order.
- */
-static char *
-insert_sql(int nkeys)
-{
-	StringInfoData args;
-	StringInfoData names;
-	StringInfoData entity;
-
-	initStringInfo(&args);
-	initStringInfo(&names);
-	initStringInfo(&entity);
-	for (int k = 0; k < nkeys; k++)
-	{
-		appendStringInfo(&args, "%s$%d", k > 0 ? ", " : "", k + 4);
-		appendStringInfo(&names, "k%d, ", k + 1);
-		appendStringInfo(&entity, "%su.k%d", k > 0 ? ", " : "", k + 1);
-	}
-	return psprintf("INSERT INTO fs_backfill.online_queue AS q"
-					" (feature_set, entity, guard_ts, run_id)"
-					" SELECT $1, ARRAY[%s], $2, $3"
-					" FROM unnest(%s) WITH ORDINALITY AS u(%sord) ORDER BY u.ord"
-					" ON CONFLICT (feature_set, entity) DO UPDATE"
-					" SET guard_ts = greatest(q.guard_ts, excluded.guard_ts),"
-					" run_id = excluded.run_id",
-					entity.data, args.data, names.data);
-}
-
-/*
  * Reads the next chunk of entities from the cursor as the target's owner,
  * in a security-restricted operation: the key columns' casts to text and
  * their equality operators may be functions that role wrote, and must never
@@ -261,10 +231,7 @@ queue_entities(Relation target, const FsbFeatureSet *fs, TimestampTz start,
 	Oid			owner = target->rd_rel->relowner;
 	Oid			extension_owner = fsb_extension_owner();
 	char	   *select = entities_sql(target, fs, everything, new_heaps);
-	char	   *insert = insert_sql(nkeys);
-	Oid		   *types = palloc(sizeof(Oid) * (3 + nkeys));
-	Datum	   *values = palloc(sizeof(Datum) * (3 + nkeys));
-	char	   *nulls = palloc(3 + nkeys);
+	Datum	   *keys = palloc(sizeof(Datum) * nkeys);
 	Oid			range_types[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
 	Datum		range[2] = {TimestampTzGetDatum(start), TimestampTzGetDatum(stop)};
 	MemoryContext chunk_cxt;
@@ -273,17 +240,6 @@ queue_entities(Relation target, const FsbFeatureSet *fs, TimestampTz start,
 	Portal		cursor;
 	int64		queued = 0;
 	uint64		n;
-
-	types[0] = TEXTOID;
-	types[1] = TEXTOID;
-	types[2] = INT8OID;
-	values[0] = CStringGetTextDatum(fs->name);
-	values[1] = CStringGetTextDatum(guard);
-	values[2] = Int64GetDatum(run_marker);
-	memset(nulls, ' ', 3 + nkeys);
-	nulls[2] = run_marker < 0 ? 'n' : ' ';
-	for (int k = 0; k < nkeys; k++)
-		types[3 + k] = TEXTARRAYOID;
 
 	chunk_cxt = AllocSetContextCreate(CurrentMemoryContext, "fs_backfill queue chunk",
 									  ALLOCSET_DEFAULT_SIZES);
@@ -295,12 +251,11 @@ queue_entities(Relation target, const FsbFeatureSet *fs, TimestampTz start,
 	for (;;)
 	{
 		old = MemoryContextSwitchTo(chunk_cxt);
-		n = fetch_entities(cursor, owner, nkeys, values + 3);
+		n = fetch_entities(cursor, owner, nkeys, keys);
 		if (n == 0)
 			break;
 		fsb_become_user(extension_owner, &saved);
-		fsb_spi_exec(insert, 3 + nkeys, types, values, nulls, SPI_OK_INSERT);
-		queued += (int64) SPI_processed;
+		queued += fsb_catalog_queue_insert(fs->name, guard, run_marker, nkeys, keys);
 		fsb_restore_user(&saved);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(chunk_cxt);
@@ -338,20 +293,7 @@ fsb_queue_touched(Relation target, const FsbFeatureSet *fs, TimestampTz start,
 int64
 fsb_queue_seal(const FsbFeatureSet *fs, int64 run_id)
 {
-	Oid			types[2] = {TEXTOID, INT8OID};
-	Datum		values[2];
-	FsbSavedUser saved;
-	int64		n;
-
-	values[0] = CStringGetTextDatum(fs->name);
-	values[1] = Int64GetDatum(run_id);
-	fsb_owner_spi_begin(&saved);
-	fsb_spi_exec("UPDATE fs_backfill.online_queue SET run_id = $2"
-				 " WHERE feature_set = $1 AND run_id = 0",
-				 2, types, values, NULL, SPI_OK_UPDATE);
-	n = (int64) SPI_processed;
-	fsb_owner_spi_end(&saved);
-	return n;
+	return fsb_catalog_queue_seal(fs->name, run_id);
 }
 
 /*

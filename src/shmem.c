@@ -65,6 +65,7 @@ fsb_shmem_request(void)
 		prev_shmem_request_hook();
 	RequestAddinShmemSpace(MAXALIGN(sizeof(FsbShared)));
 	RequestAddinShmemSpace(fsb_progress_shmem_size());
+	RequestAddinShmemSpace(fsb_stage_shmem_size());
 }
 
 static void
@@ -84,6 +85,7 @@ fsb_shmem_startup(void)
 		strlcpy(fsb_shared->redis_state, "not started", sizeof(fsb_shared->redis_state));
 	}
 	fsb_progress_shmem_init();
+	fsb_stage_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 }
 
@@ -129,7 +131,10 @@ fsb_resource_callback(ResourceReleasePhase phase, bool isCommit,
 {
 	Latch	   *latch;
 
-	if (phase != RESOURCE_RELEASE_AFTER_LOCKS || !isTopLevel || !wake_now)
+	if (phase != RESOURCE_RELEASE_AFTER_LOCKS || !isTopLevel)
+		return;
+	fsb_stage_xact_end(isCommit);
+	if (!wake_now)
 		return;
 	wake_now = false;
 	if (!isCommit || fsb_shared == NULL)

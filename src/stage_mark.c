@@ -135,6 +135,7 @@
 #include "utils/snapmgr.h"
 
 #include "fs_backfill.h"
+#include "stage.h"
 
 /*
  * Resolving an overflowed snapshot through pg_subtrans: at most this many

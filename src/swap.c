@@ -15,10 +15,16 @@
  * and, for btree, parallel builds).  A copy is a plain index: it checks
  * uniqueness, and an exclusion constraint's operators are handed to its
  * build so that they are checked too, but it has no pg_constraint row and
- * is attached to no parent index.  It is named "pg_temp_<index OID>" in
- * the partition's schema, as the new heap is "pg_temp_<partition OID>",
- * which is how the exchange finds it again; an error of its build names
- * the partition's index instead, as REINDEX would.
+ * is attached to no parent index.  It is named "<new heap>_<index OID>" in
+ * the partition's schema, the new heap being "pg_temp_<partition OID>" (as
+ * make_new_heap() names it) or, for a staged run, the name the run gave it;
+ * that is how the exchange finds it again.  An error of its build names the
+ * partition's index instead, as REINDEX would.
+ *
+ * A staged run (stage_build.c) builds the same way in a transaction of its
+ * own and keeps what it built until publish.c exchanges it; a slice that
+ * covers only part of its partition, or that the swap cannot take, is built
+ * as a heap without index copies and copied in by delete_insert.
  *
  * Exchange, at the end of the backfill.  ACCESS EXCLUSIVE on every swapped
  * partition is taken by polling ConditionalLockRelationOid(), all within one
@@ -158,13 +164,14 @@ count_partition(Relation part)
 }
 
 /*
- * The name of the copy of an index on a new heap: "pg_temp_<index OID>", as
- * make_new_heap() names a new heap after the table it replaces.
+ * The name of the copy of an index on a new heap: "<new heap>_<index OID>",
+ * so that the copies of one index on two new heaps (a swap's and a staged
+ * run's, say) never clash.
  */
 static char *
-copy_name(Oid indexoid)
+copy_name(Oid heapoid, Oid indexoid)
 {
-	return psprintf("pg_temp_%u", indexoid);
+	return psprintf("%s_%u", get_rel_name(heapoid), indexoid);
 }
 
 /*
@@ -243,7 +250,7 @@ create_copy(Relation heap, Relation index, const IndexInfo *model)
 	}
 	info->ii_OpclassOptions = RelationGetIndexRawAttOptions(index);
 
-	copy = index_create(heap, copy_name(indexoid), InvalidOid, InvalidOid,
+	copy = index_create(heap, copy_name(RelationGetRelid(heap), indexoid), InvalidOid, InvalidOid,
 						InvalidOid, InvalidOid, info, colnames,
 						index->rd_rel->relam, index->rd_rel->reltablespace,
 						index->rd_indcollation,
@@ -344,13 +351,17 @@ set_heap_stats(Relation heap, uint64 rows)
 }
 
 /*
- * Builds the new contents of step's partition from the source, heap and
- * indexes; returns the OID of the new heap, the partition's rows before
- * (counted under the lock that keeps writers out) and the rows built.
+* Builds the new contents of step's slice from the source into a new heap
+ * beside its partition, named "name" (NULL: "pg_temp_<partition OID>"), with
+ * a copy of each of the partition's indexes when "with_indexes"; returns its
+ * OID, the rows it replaces (counted under the lock that keeps writers out:
+ * the whole partition for a swap, else the slice's) and the rows built.  The
+ * partition stays locked against writers until the transaction ends.
  */
 Oid
 fsb_swap_build(Relation target, const FsbStep *step, const FsbSource *src,
-			   const FsbFeatureSet *fs, int64 *rows_before, int64 *rows_after)
+			   const FsbFeatureSet *fs, const char *name, bool with_indexes,
+			   int64 *rows_before, int64 *rows_after)
 {
 	Relation	part = table_open(step->partition, ExclusiveLock);
 	Oid			transient;
@@ -360,10 +371,19 @@ fsb_swap_build(Relation target, const FsbStep *step, const FsbSource *src,
 	SPIExecuteOptions options;
 	int			rc;
 
-	*rows_before = count_partition(part);
+	if (step->strategy == FSB_STRATEGY_SWAP)
+		*rows_before = count_partition(part);
+	else
+		*rows_before = fsb_count_rows(target, fs->time_column,
+									  step->slice_start, step->slice_stop);
 	transient = make_new_heap(step->partition, part->rd_rel->reltablespace,
 							  part->rd_rel->relam,
 							  part->rd_rel->relpersistence, ExclusiveLock);
+	if (name != NULL)
+	{
+		RenameRelationInternal(transient, name, true, false);
+		CommandCounterIncrement();
+	}
 	into = table_open(transient, AccessExclusiveLock);
 	dest = fsb_slice_dest_create(target, part, into, src, step->slice_start,
 								 step->slice_stop, fs->name);
@@ -392,7 +412,8 @@ fsb_swap_build(Relation target, const FsbStep *step, const FsbSource *src,
 	*rows_after = (int64) fsb_slice_dest_rows(dest);
 	dest->rDestroy(dest);
 	set_heap_stats(into, (uint64) *rows_after);
-	build_index_copies(part, into);
+	if (with_indexes)
+		build_index_copies(part, into);
 	table_close(into, NoLock);
 	table_close(part, NoLock);
 	return transient;
@@ -418,11 +439,12 @@ lock_partitions(const Oid *partitions, int n, bool *locked)
 	/*
 	 * The new heaps and indexes wrote much WAL, some of it not yet flushed:
 	 * flush it now, so that the commit, which readers will wait for, has
-	 * little left to flush.  Up to the end of our last record: the insert
-	 * position, at a page boundary, lies past a page header not yet
-	 * written, and XLogFlush() raises an error for it.
+	 * little left to flush.  (Up to the end of our last record: the insert
+	 * position can lie past the end of the WAL generated so far, at a page
+	 * boundary, which XLogFlush() refuses.)
 	 */
-	XLogFlush(XactLastRecEnd);
+	if (!XLogRecPtrIsInvalid(XactLastRecEnd))
+		XLogFlush(XactLastRecEnd);
 
 	for (;;)
 	{
@@ -452,7 +474,7 @@ lock_partitions(const Oid *partitions, int n, bool *locked)
 static Oid
 copy_of(Oid indexoid, Oid heapoid)
 {
-	Oid			copy = get_relname_relid(copy_name(indexoid),
+	Oid			copy = get_relname_relid(copy_name(heapoid, indexoid),
 										 get_rel_namespace(heapoid));
 
 	if (!OidIsValid(copy) || IndexGetRelation(copy, true) != heapoid)
@@ -627,16 +649,15 @@ exchange(Oid partition, Oid transient)
 }
 
 /*
- * Copies a built new heap into its partition by delete_insert, then drops it.
+ * A source that reads every row of a built new heap (which has its
+ * partition's columns, by name), for checks and copies.
  */
-static void
-abandon(Relation target, const FsbStep *step, const FsbFeatureSet *fs,
-		Oid transient, int64 *deleted, int64 *inserted)
+FsbSource *
+fsb_swap_heap_source(Relation target, const FsbFeatureSet *fs, Oid heap)
 {
 	TupleDesc	desc = RelationGetDescr(target);
-	FsbSource	copy;
+	FsbSource  *src = palloc0(sizeof(FsbSource));
 	StringInfoData sql;
-	ObjectAddress object;
 	AttrNumber *attnums = palloc(sizeof(AttrNumber) * desc->natts);
 	int			n = 0;
 
@@ -649,24 +670,34 @@ abandon(Relation target, const FsbStep *step, const FsbFeatureSet *fs,
 		if (attr->attisdropped)
 			continue;
 		if (strcmp(NameStr(attr->attname), fs->time_column) == 0)
-			copy.time_index = n;
+			src->time_index = n;
 		appendStringInfo(&sql, "%s%s", n > 0 ? ", " : "",
 						 quote_identifier(NameStr(attr->attname)));
 		attnums[n++] = attr->attnum;
 	}
 	appendStringInfo(&sql, " FROM %s",
-					 fsb_qualified_name(get_rel_namespace(transient),
-										get_rel_name(transient)));
-	copy.text = sql.data;
-	copy.natts = n;
-	copy.target_attnum = attnums;
-	copy.fits_heap = true;
+					 fsb_qualified_name(get_rel_namespace(heap), get_rel_name(heap)));
+	src->text = sql.data;
+	src->natts = n;
+	src->target_attnum = attnums;
+	src->fits_heap = true;
+	return src;
+}
 
-	fsb_replace_delete_insert(target, step, &copy, fs, deleted, inserted);
+/*
+ * Copies a built new heap into its partition's slice by delete_insert, then
+ * drops it.
+ */
+void
+fsb_swap_copy_in(Relation target, const FsbStep *step, const FsbFeatureSet *fs,
+				 Oid transient, int64 *deleted, int64 *inserted)
+{
+	ObjectAddress object;
 
-	object.classId = RelationRelationId;
-	object.objectId = transient;
-	object.objectSubId = 0;
+	fsb_replace_delete_insert(target, step,
+							  fsb_swap_heap_source(target, fs, transient), fs,
+							  deleted, inserted);
+	ObjectAddressSet(object, RelationRelationId, transient);
 	performDeletion(&object, DROP_RESTRICT, PERFORM_DELETION_INTERNAL);
 }
 
@@ -704,7 +735,7 @@ fsb_swap_exchange_all(Relation target, const FsbPlan *plan,
 			ereport(NOTICE,
 					(errmsg("could not lock partition \"%s\" within fs_backfill.swap_lock_timeout; replacing it by delete_insert",
 							get_rel_name(step->partition))));
-			abandon(target, step, fs, transients[i],
+			fsb_swap_copy_in(target, step, fs, transients[i],
 					&results[i].rows_before, &results[i].rows_after);
 			results[i].strategy = FSB_STRATEGY_DELETE_INSERT;
 		}

@@ -54,7 +54,6 @@
 #include "commands/vacuum.h"
 #include "nodes/makefuncs.h"
 #include "parser/parse_node.h"
-#include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -132,14 +131,8 @@ truncate_empty_queue(void)
 	fsb_worker_xact_begin("fs_backfill: truncating the drained queue");
 	queue = queue_relid();
 	fsb_become_user(fsb_extension_owner(), &saved);
-	if (ConditionalLockRelationOid(queue, AccessExclusiveLock) &&
-		fsb_spi_count("SELECT count(*) FROM (SELECT FROM fs_backfill.online_queue LIMIT 1) q",
-					  0, NULL, NULL) == 0)
-	{
-		fsb_spi_exec("TRUNCATE fs_backfill.online_queue", 0, NULL, NULL, NULL,
-					 SPI_OK_UTILITY);
-		truncated = true;
-	}
+	if (ConditionalLockRelationOid(queue, AccessExclusiveLock))
+		truncated = fsb_catalog_queue_truncate_empty();
 	fsb_restore_user(&saved);
 	fsb_worker_xact_commit();
 	return truncated;
@@ -230,22 +223,6 @@ resync_set(const char *name)
 	return queued;
 }
 
-/* The online feature sets' names, in the current memory context.  In SPI. */
-static List *
-online_set_names(void)
-{
-	List	   *names = NIL;
-	FsbSavedUser saved;
-
-	fsb_become_user(fsb_extension_owner(), &saved);
-	fsb_spi_exec("SELECT name FROM fs_backfill.feature_sets WHERE online ORDER BY name",
-				 0, NULL, NULL, NULL, SPI_OK_SELECT);
-	fsb_restore_user(&saved);
-	for (uint64 i = 0; i < SPI_processed; i++)
-		names = lappend(names, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
-	return names;
-}
-
 /*
  * Queues every entity of every online feature set (Redis lost its data) or,
  * with "retry", of those that could not be queued last time.  Those that
@@ -262,7 +239,7 @@ resync(bool retry)
 	int			nsets;
 
 	fsb_worker_xact_begin("fs_backfill: resync after Redis lost its data");
-	names = retry ? resync_failed : online_set_names();
+	names = retry ? resync_failed : fsb_catalog_online_set_names();
 	foreach(lc, names)
 	{
 		const char *name = lfirst(lc);

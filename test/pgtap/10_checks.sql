@@ -2,14 +2,16 @@
 -- fails when it should and passes exactly at its limit; a failed check is
 -- 23514 naming the slice, the check, the value and the limit, and leaves
 -- every slice, partition and run as it was (also when it is the third of
--- five slices, under swap and delete_insert); the feature set's checks apply
+-- five slices, under swap and delete_insert); max_drift and its edge cases
+-- (no rows now, NULL means, an old mean of 0, NaN, a column the source
+-- leaves out); the feature set's checks apply
 -- unless a run passes its own, which replace them ('{}': none); invalid
 -- checks are 22023 at registration, at fs_alter_feature_set and at
 -- fs_backfill, before anything changes.  A resource profile is in force
 -- during the run only, also when the run fails, and a broken one fails the
 -- run with 22023.
 BEGIN;
-SELECT plan(122);
+SELECT plan(165);
 SET LOCAL TimeZone = 'UTC';
 SET LOCAL fs_backfill.swap_min_rows = 0;
 
@@ -82,6 +84,11 @@ INSERT INTO bad_checks (checks, what) VALUES
     ('{"max_null_fraction": {"label": 1.5}}',    'a null fraction above 1'),
     ('{"max_null_fraction": {"label": -0.1}}',   'a negative null fraction'),
     ('{"max_null_fraction": 0.1}',               'max_null_fraction not an object'),
+    ('{"max_drift": {"nope": 0.1}}',             'max_drift of a column the target does not have'),
+    ('{"max_drift": {"label": 0.1}}',            'max_drift of a text column (no mean)'),
+    ('{"max_drift": {"v": -0.1}}',               'a negative max_drift'),
+    ('{"max_drift": {"v": "0.1"}}',              'max_drift as a string'),
+    ('{"max_drift": 0.1}',                       'max_drift not an object'),
     ('[{"min_rows": 1}]',                        'checks that are not an object');
 SELECT throws_ok(format($$SELECT fs_create_feature_set('ck_bad', 'ck_feat', ARRAY['user_id'], 'feature_time',
                             'SELECT user_id, ts AS feature_time FROM ck_raw WHERE ts >= $1 AND ts < $2',
@@ -253,6 +260,115 @@ SELECT is(pg_temp.slice_rows('2025-03-03'), 100::bigint, 'the slice holds 100 ro
 SELECT lives_ok($$SELECT fs_backfill('ck', '2025-03-06', '2025-03-06', checks => '{"max_row_change": 0}')$$,
                 'max_row_change is skipped for a slice with no rows now (a new partition)');
 SELECT is(pg_temp.slice_rows('2025-03-06'), 100::bigint, 'and the new slice was written');
+
+------------------------------------------------------------------------------
+-- max_drift: |new mean - old mean| / |old mean| per column, against the rows
+-- the slice holds now
+------------------------------------------------------------------------------
+-- four days of 10 users: x 10, y 2, z 4 everywhere
+CREATE DOMAIN dr_amount AS numeric;
+CREATE TABLE dr_raw (user_id bigint, ts timestamptz, x int, y float8, z dr_amount);
+INSERT INTO dr_raw SELECT u, timestamptz '2025-03-01 00:00+00' + d * interval '1 day' + u * interval '1 minute', 10, 2, 4
+  FROM generate_series(0, 3) d, generate_series(1, 10) u;
+CREATE TABLE dr_feat (user_id bigint NOT NULL, feature_time timestamptz NOT NULL, x int, y float8, z dr_amount,
+                      tag text, w int DEFAULT 5) PARTITION BY RANGE (feature_time);
+SELECT fs_create_feature_set('dr', 'dr_feat', ARRAY['user_id'], 'feature_time',
+    $$SELECT user_id, ts AS feature_time, x, y, z FROM dr_raw WHERE ts >= $1 AND ts < $2$$, '2025-03-01',
+    online => false) \gset
+CREATE FUNCTION pg_temp.dr_state() RETURNS text LANGUAGE sql AS $$
+    SELECT coalesce((SELECT md5(string_agg(f::text, '|' ORDER BY f::text)) FROM dr_feat f), 'empty') || ' ' ||
+           (SELECT count(*) FROM fs_backfill.runs WHERE feature_set = 'dr')
+$$;
+CREATE FUNCTION pg_temp.dr_mean(day date) RETURNS numeric LANGUAGE sql AS $$
+    SELECT avg(x) FROM dr_feat WHERE feature_time >= day::timestamptz AND feature_time < day::timestamptz + interval '1 day'
+$$;
+CREATE TEMP TABLE dr_snap AS SELECT pg_temp.dr_state() AS state;
+CREATE FUNCTION pg_temp.dr_snapshot() RETURNS void LANGUAGE sql AS $$
+    DELETE FROM dr_snap;
+    INSERT INTO dr_snap SELECT pg_temp.dr_state();
+$$;
+
+SELECT lives_ok($$SELECT fs_backfill('dr', '2025-03-01', '2025-03-04', checks => '{"max_drift": {"x": 0, "y": 0, "z": 0}}')$$,
+                'max_drift passes on new partitions: no rows now, nothing to drift from');
+SELECT lives_ok($$SELECT fs_backfill('dr', '2025-03-01', '2025-03-04', checks => '{"max_drift": {"x": 0, "y": 0, "z": 0}}')$$,
+                'max_drift 0 with the same means passes, on every column type');
+SELECT pg_temp.dr_snapshot();
+SELECT throws_ok($$SELECT fs_backfill('dr', '2025-03-01', '2025-03-04', strategy => 'swap', checks => '{"max_drift": {"x": 0.09}}',
+    source => 'SELECT user_id, ts AS feature_time, CASE WHEN $1 = ''2025-03-03 00:00+00'' THEN x + 1 ELSE x END AS x, y, z
+                 FROM dr_raw WHERE ts >= $1 AND ts < $2')$$,
+    '23514', 'check max_drift of column "x" failed for slice [2025-03-03 00:00:00+00, 2025-03-04 00:00:00+00) of feature set "dr": 0.1 (mean 10 now, 11 new), limit 0.09',
+    'swap: a mean from 10 to 11 fails max_drift 0.09 in the third slice');
+SELECT is(pg_temp.dr_state(), (SELECT state FROM dr_snap), 'nothing changed');
+SELECT throws_ok($$SELECT fs_backfill('dr', '2025-03-01', '2025-03-04', strategy => 'delete_insert', checks => '{"max_drift": {"x": 0.09}}',
+    source => 'SELECT user_id, ts AS feature_time, CASE WHEN $1 = ''2025-03-03 00:00+00'' THEN x + 1 ELSE x END AS x, y, z
+                 FROM dr_raw WHERE ts >= $1 AND ts < $2')$$,
+    '23514', 'check max_drift of column "x" failed for slice [2025-03-03 00:00:00+00, 2025-03-04 00:00:00+00) of feature set "dr": 0.1 (mean 10 now, 11 new), limit 0.09',
+    'delete_insert: the same fails');
+SELECT is(pg_temp.dr_state(), (SELECT state FROM dr_snap), 'nothing changed');
+SELECT lives_ok($$SELECT fs_backfill('dr', '2025-03-03', '2025-03-03', checks => '{"max_drift": {"x": 0.1}}',
+    source => 'SELECT user_id, ts AS feature_time, x + 1 AS x, y, z FROM dr_raw WHERE ts >= $1 AND ts < $2')$$,
+    'max_drift 0.1 with a mean from 10 to 11 passes (at the limit)');
+SELECT is(pg_temp.dr_mean('2025-03-03'), 11::numeric, 'and the slice holds the new rows');
+SELECT pg_temp.dr_snapshot();
+SELECT throws_ok($$SELECT fs_backfill('dr', '2025-03-02', '2025-03-02', checks => '{"max_drift": {"x": 0.19}}',
+    source => 'SELECT user_id, ts AS feature_time, x - 2 AS x, y, z FROM dr_raw WHERE ts >= $1 AND ts < $2')$$,
+    '23514', 'check max_drift of column "x" failed for slice [2025-03-02 00:00:00+00, 2025-03-03 00:00:00+00) of feature set "dr": 0.2 (mean 10 now, 8 new), limit 0.19',
+    'a fall counts too: 10 to 8 fails max_drift 0.19');
+SELECT is(pg_temp.dr_state(), (SELECT state FROM dr_snap), 'nothing changed');
+SELECT lives_ok($$SELECT fs_backfill('dr', '2025-03-02', '2025-03-02', checks => '{"max_drift": {"x": 0}}',
+    source => 'SELECT user_id, ts AS feature_time, CASE WHEN user_id <= 5 THEN 0 ELSE 20 END AS x, y, z
+                 FROM dr_raw WHERE ts >= $1 AND ts < $2')$$,
+    'max_drift compares means, not rows: every value changed, the mean did not');
+SELECT pg_temp.dr_snapshot();
+SELECT throws_ok($$SELECT fs_backfill('dr', '2025-03-02', '2025-03-02', checks => '{"max_drift": {"x": 1, "y": 0.5, "z": 0.2}}',
+    source => 'SELECT user_id, ts AS feature_time, x, y * 1.5 AS y, (z * 0.75)::dr_amount AS z FROM dr_raw WHERE ts >= $1 AND ts < $2')$$,
+    '23514', 'check max_drift of column "z" failed for slice [2025-03-02 00:00:00+00, 2025-03-03 00:00:00+00) of feature set "dr": 0.25 (mean 4 now, 3 new), limit 0.2',
+    'each column has its limit: y (double precision) within, z (a domain over numeric) past it');
+SELECT throws_ok($$SELECT fs_backfill('dr', '2025-03-02', '2025-03-02', checks => '{"max_drift": {"y": 1000}}',
+    source => 'SELECT user_id, ts AS feature_time, x, CASE WHEN user_id = 1 THEN ''NaN'' ELSE y END AS y, z
+                 FROM dr_raw WHERE ts >= $1 AND ts < $2')$$,
+    '23514', 'check max_drift of column "y" failed for slice [2025-03-02 00:00:00+00, 2025-03-03 00:00:00+00) of feature set "dr": NaN (mean 2 now, NaN new), limit 1000',
+    'a NaN among the new values fails any limit');
+SELECT is(pg_temp.dr_state(), (SELECT state FROM dr_snap), 'nothing changed');
+
+-- edge cases: NULL means, an old mean of 0, a column the source leaves out
+SELECT fs_backfill('dr', '2025-03-04', '2025-03-04', checks => '{}',
+    source => 'SELECT user_id, ts AS feature_time, NULL::int AS x, y, z FROM dr_raw WHERE ts >= $1 AND ts < $2') \gset
+SELECT lives_ok($$SELECT fs_backfill('dr', '2025-03-04', '2025-03-04', checks => '{"max_drift": {"x": 0}}')$$,
+                'rows now all NULL in the column (a NULL old mean): nothing to drift from, passes');
+SELECT is(pg_temp.dr_mean('2025-03-04'), 10::numeric, 'and the slice holds the new rows');
+SELECT lives_ok($$SELECT fs_backfill('dr', '2025-03-04', '2025-03-04', checks => '{"max_drift": {"x": 0}}',
+    source => 'SELECT user_id, ts AS feature_time, NULL::int AS x, y, z FROM dr_raw WHERE ts >= $1 AND ts < $2')$$,
+    'new rows all NULL in the column (a NULL new mean) pass: max_null_fraction is the check for that');
+SELECT lives_ok($$SELECT fs_backfill('dr', '2025-03-04', '2025-03-04', checks => '{"max_drift": {"x": 0}}', allow_empty => true,
+    source => 'SELECT user_id, ts AS feature_time, x, y, z FROM dr_raw WHERE ts >= $1 AND ts < $2 AND false')$$,
+    'no new rows pass too: min_rows and max_row_change are the checks for that');
+SELECT fs_backfill('dr', '2025-03-01', '2025-03-01', checks => '{}',
+    source => 'SELECT user_id, ts AS feature_time, 0 AS x, y, z FROM dr_raw WHERE ts >= $1 AND ts < $2') \gset
+SELECT lives_ok($$SELECT fs_backfill('dr', '2025-03-01', '2025-03-01', checks => '{"max_drift": {"x": 0}}',
+    source => 'SELECT user_id, ts AS feature_time, x - x AS x, y, z FROM dr_raw WHERE ts >= $1 AND ts < $2')$$,
+    'an old mean of 0 and a new mean of 0: no drift, passes');
+SELECT pg_temp.dr_snapshot();
+SELECT throws_ok($$SELECT fs_backfill('dr', '2025-03-01', '2025-03-01', checks => '{"max_drift": {"x": 1000000}}')$$,
+    '23514', 'check max_drift of column "x" failed for slice [2025-03-01 00:00:00+00, 2025-03-02 00:00:00+00) of feature set "dr": infinite (mean 0 now, 10 new), limit 1e+06',
+    'an old mean of 0 and any other new mean: an infinite drift, fails any limit');
+SELECT is(pg_temp.dr_state(), (SELECT state FROM dr_snap), 'nothing changed');
+SELECT throws_ok($$SELECT fs_backfill('dr', '2025-03-01', '2025-03-04', checks => '{"max_drift": {"w": 0.5}}')$$,
+    '22023', 'check max_drift of column "w" cannot be evaluated for feature set "dr"',
+    'a column the source leaves out (here with a default) has no new mean: the run is refused');
+SELECT is(pg_temp.dr_state(), (SELECT state FROM dr_snap), 'nothing changed');
+
+-- the feature set's max_drift applies to its runs; a run's override replaces it
+SELECT lives_ok($$SELECT fs_alter_feature_set('dr', '{"checks": {"max_drift": {"x": 0.05}}}')$$,
+                'a feature set''s checks can hold max_drift');
+SELECT throws_ok($$SELECT fs_backfill('dr', '2025-03-01', '2025-03-01')$$,
+    '23514', 'check max_drift of column "x" failed for slice [2025-03-01 00:00:00+00, 2025-03-02 00:00:00+00) of feature set "dr": infinite (mean 0 now, 10 new), limit 0.05',
+    'and a run without checks of its own applies it');
+SELECT lives_ok($$SELECT fs_backfill('dr', '2025-03-01', '2025-03-01', checks => '{"min_rows": 10}')$$,
+                'a run''s checks replace it');
+SELECT is(pg_temp.dr_mean('2025-03-01'), 10::numeric, 'and the slice holds the new rows');
+SELECT throws_ok($$SELECT fs_alter_feature_set('dr', '{"checks": {"max_drift": {"tag": 0.05}}}')$$,
+    '22023', 'invalid checks for feature set "dr"', 'max_drift of a text column is refused by fs_alter_feature_set');
 
 ------------------------------------------------------------------------------
 -- the feature set's checks, a run's override, and '{}'
