@@ -17,41 +17,43 @@
  * the question, every transaction that wrote it since has ended too.
  *
  * The mark.  Taken after the lock: the partition's OID, relfilenode and
- * number of blocks, the WAL insert position (GetXLogInsertRecPtr) and a fresh
- * snapshot (GetLatestSnapshot), whose xids are widened to 64 bits against the
- * next xid so that no comparison wraps around however long the run waits.
- * The snapshot's running xids (xip and subxip) are kept as one sorted list,
- * "running"; the snapshot leaves out the marking transaction itself, so its
- * own xid and cached subxids are added to that list: anything the marking
- * transaction wrote counts as written later (the builder writes only into its
- * new heap, so this costs nothing there, and it keeps the helper honest when
- * a test marks and writes in one transaction).  A transaction is "after the
- * mark" when the snapshot does not see it completed: xid >= xmax, or in the
- * running list.  Everything below xmin is before.  When a running
- * transaction has more subtransactions than its proc array entry caches, the
- * snapshot "overflowed" and lacks their subxids; pg_subtrans cannot settle
- * them at publish (it is truncated at checkpoints), so the mark settles them:
- * it looks up every xid of [xmin, xmax) in pg_subtrans, which holds them all
- * as long as our snapshot does, and lists those whose topmost transaction is
+ * number of blocks, the WAL insert position (GetXLogInsertRecPtr), a fresh
+ * snapshot (GetLatestSnapshot), and per block the number of rows alive then.
+ * The snapshot's xids are widened to 64 bits against the next xid, so that
+ * no comparison wraps around however long the run waits.  Its running xids
+ * (xip and subxip) are kept as one sorted list, "running"; the snapshot
+ * leaves out the marking transaction itself, so its own xid and cached
+ * subxids are added to that list: anything the marking transaction wrote
+ * counts as written later (the builder writes only into its new heap, so
+ * this costs nothing there, and it keeps the helper honest when a test marks
+ * and writes in one transaction).  A transaction is "after the mark" when
+ * the snapshot does not see it completed: xid >= xmax, or in the running
+ * list.  Everything below xmin is before.  When a running transaction has
+ * more subtransactions than its proc array entry caches, the snapshot
+ * "overflowed" and lacks their subxids; pg_subtrans cannot settle them at
+ * publish (it is truncated at checkpoints), so the mark settles them: it
+ * looks up every xid of [xmin, xmax) in pg_subtrans, which holds them all as
+ * long as our snapshot does, and lists those whose topmost transaction is
  * running.  Past 200,000 xids to look up or 10,000 subxids to list, it stays
  * "overflowed" instead, and then any xid in [xmin, xmax) that is not listed
  * counts as after: conservative, a false "written", never a missed one.
  * (The snapshot may be one the server reuses, taken before our lock: it is
- * reused only while no transaction ended, so no writer ended after it.)  The
+ * reused only while no transaction ended, so no writer ended after it.)  A
+ * row is alive at the mark when a transaction before the mark inserted it
+ * and committed, and none before the mark deleted it and committed.  The
  * mark is text: "fsb1 rel=.. node=.. blocks=.. lsn=../.. xmin=.. xmax=..
- * overflow=0|1 running=x,y,...".
+ * overflow=0|1 alive=count*blocks,... running=x,y,...", the counts per block
+ * in runs.
  *
  * The question.
  *	- Another relfilenode (TRUNCATE, a swap, VACUUM FULL, CLUSTER, SET
  *	  TABLESPACE): written.  VACUUM FULL and CLUSTER write no row, but their
  *	  rewrite leaves no page to compare; they are rare between staging and
  *	  publish, so they count.
- *	- Fewer blocks than marked does NOT count by itself: only VACUUM truncates
- *	  a heap without a new relfilenode, and only pages left empty by dead rows.
- *	  A live row written since the mark keeps its page; a deletion since the
- *	  mark whose dead rows VACUUM reclaimed is the limit described below.
- *	  (Counting it would refuse publish after an autovacuum that merely
- *	  trimmed rows deleted before staging.)
+ *	- A block VACUUM truncated since (fewer blocks than marked) that had
+ *	  rows alive at the mark: written, they were deleted since.  Truncated
+ *	  blocks that had none (rows deleted before the mark, and vacuumed) do
+ *	  not count.
  *	- Then every page is read, header first, with a bulk-read strategy and a
  *	  share lock.  On a WAL-logged relation every change of a page sets its
  *	  LSN to the end of the change's WAL record, which lies beyond the mark's
@@ -66,40 +68,45 @@
  *	  the mark and committed (hint bit, frozen, or pg_xact; an xmin hinted
  *	  invalid is an aborted insert), or an xmax that is not only a row lock
  *	  (HEAP_XMAX_IS_LOCKED_ONLY; for a multixact, its updater,
- *	  HeapTupleGetUpdateXid) and is after the mark and committed.  The current
- *	  transaction's own xids count as committed.  So a page changed only by
- *	  pruning, VACUUM, freezing, hint bits with checksums or a row lock has
- *	  tuples from before the mark only, and does not count.
+ *	  HeapTupleGetUpdateXid) and is after the mark and committed; or fewer rows
+ *	  alive at the mark are left on the page than the mark counted there: the
+ *	  others were deleted since, and pruning or VACUUM reclaimed them (only
+ *	  dead rows are reclaimed, and a row alive at the mark dies only by a
+ *	  deletion after it; rows never move between pages but by an update,
+ *	  whose new version is itself a write, or a rewrite, which changes the
+ *	  relfilenode).  The current transaction's own xids count as committed.
+ *	  So a page changed only by pruning or VACUUM of rows dead before the
+ *	  mark, by freezing, by hint bits with checksums or by a row lock does not
+ *	  count.
  *
- * pg_xact is asked only about xids at or above the mark's xmin, in tuples
- * that are not frozen: such an xid is at or above the relation's relfrozenxid,
- * so its pg_xact page still exists.  A frozen tuple keeps its raw xmin (9.4
- * and later), which is compared like any other, so an insert since the mark
- * that VACUUM FREEZE froze before publish is still seen.  A frozen raw xmin
- * can be more than 2^31 xids old, and then its widening is wrong: if it lands
- * at or beyond the next xid it is known to be old and counts as before; if it
- * lands between the mark and now it counts as after (a false "written", only
- * on a page changed since the mark that also holds a row frozen more than
- * four billion xids ago).
+ * pg_xact is asked only about xids in tuples that are not frozen and carry
+ * no hint: such an xid is at or above the relation's relfrozenxid, so its
+ * pg_xact page still exists, and its transaction has ended.  To tell a write
+ * it asks only about xids after the mark; to count the rows alive, about
+ * xids before it too, but only on the pages it reads tuples of.  A frozen
+ * tuple keeps its raw xmin (9.4 and later), which is compared like any
+ * other, so an insert since the mark that VACUUM FREEZE froze before publish
+ * is still seen.  A frozen raw xmin can be more than 2^31 xids old, and then
+ * its widening is wrong: if it lands at or beyond the next xid it is known to
+ * be old and counts as before; if it lands between the mark and now it
+ * counts as after (a false "written", only on a page changed since the mark
+ * that also holds a row frozen more than four billion xids ago).
  *
- * Limits.  A deletion since the mark (or an update whose new version went to
- * another partition, or was deleted again) is invisible once VACUUM or
- * pruning reclaimed its dead rows before publish.  No write is lost by that:
- * the staged rows were computed from the source, not from the partition, so
- * a fully covered partition gets the same rows whether the deleted row was
- * there or not, and for a partially covered one publish deletes only the
- * slice's own rows and inserts the staged ones, so a deletion outside the
- * slice stands.  The outcome equals the deletion having come before the
- * staging.  Likewise an unlogged partition emptied by crash recovery is not
- * "written".  Unlogged partitions get no cheap path: every tuple is read.
- * The mark lists every running xid, so it grows with the number of open
- * transactions (and their subtransactions): some bytes each.
+ * Limits.  A row inserted since the mark and deleted again, both reclaimed by
+ * the question, leaves no trace: nothing was there to lose.  An unlogged
+ * partition emptied by crash recovery is not "written" by anyone, but its
+ * rows alive at the mark are gone, so it counts.  Unlogged partitions get no
+ * cheap path: every tuple is read.  The mark lists every running xid, so it
+ * grows with the number of open transactions (and their subtransactions):
+ * some bytes each; the counts per block take a few bytes per run of equal
+ * counts (bulk-loaded pages are alike).
  *
  * Cost, measured on a 300k-row partition of 1,911 blocks with nothing
- * written: 1 to 5 ms when its pages are in shared buffers, about 6 ms when
- * they come from the OS cache through the bulk-read ring (which does not
- * keep them); about twice that when every page changed since the mark (all
- * tuples read, none a write).
+ * written: the question takes 1 to 5 ms when its pages are in shared
+ * buffers, about 6 ms when they come from the OS cache through the bulk-read
+ * ring (which does not keep them), about twice that when every page changed
+ * since the mark (all tuples read, none a write).  The mark reads every tuple
+ * once, in the builder: tens of milliseconds.
  *
  * Memory: the mark and its parsed form live in the caller's context.
  *
@@ -159,7 +166,11 @@ typedef struct FsbStageMark
 	bool		overflow;		/* subxids of running transactions missing */
 	int			nrunning;
 	uint64	   *running;		/* sorted */
+	uint16	   *alive;			/* per block: rows alive at the mark */
 } FsbStageMark;
+
+static void scan_blocks(Relation part, FsbStageMark *mark, BlockNumber from,
+						BlockNumber to, bool *written);
 
 /*
  * A 32-bit xid as a 64-bit one, taking it to be within 2^31 of "next" (the
@@ -283,10 +294,18 @@ format_mark(const FsbStageMark *mark)
 
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "fsb1 rel=%u node=%u blocks=%u lsn=%X/%X xmin="
-					 UINT64_FORMAT " xmax=" UINT64_FORMAT " overflow=%d running=",
+					 UINT64_FORMAT " xmax=" UINT64_FORMAT " overflow=%d alive=",
 					 mark->relid, mark->relfilenode, mark->nblocks,
 					 LSN_FORMAT_ARGS(mark->lsn), mark->xmin, mark->xmax,
 					 mark->overflow ? 1 : 0);
+	/* runs of equal counts: "count*blocks" */
+	for (BlockNumber b = 0, e; b < mark->nblocks; b = e)
+	{
+		for (e = b + 1; e < mark->nblocks && mark->alive[e] == mark->alive[b]; e++)
+			;
+		appendStringInfo(&buf, "%s%u*%u", b > 0 ? "," : "", mark->alive[b], e - b);
+	}
+	appendStringInfoString(&buf, " running=");
 	for (i = 0; i < mark->nrunning; i++)
 		appendStringInfo(&buf, "%s" UINT64_FORMAT, i > 0 ? "," : "",
 						 mark->running[i]);
@@ -310,6 +329,8 @@ fsb_stage_mark(Relation part)
 	mark.nblocks = RelationGetNumberOfBlocks(part);
 	mark.lsn = RelationNeedsWAL(part) ? GetXLogInsertRecPtr() : InvalidXLogRecPtr;
 	mark_snapshot(&mark, GetLatestSnapshot());
+	mark.alive = palloc0(sizeof(uint16) * Max(mark.nblocks, 1));
+	scan_blocks(part, &mark, 0, mark.nblocks, NULL);
 	return format_mark(&mark);
 }
 
@@ -342,6 +363,31 @@ take_number(const char **p, const char *key, int base, const char *text)
 	return value;
 }
 
+/* Reads " alive=count*blocks,..." at *p into mark->alive. */
+static void
+parse_alive(const char **p, FsbStageMark *mark, const char *text)
+{
+	BlockNumber filled = 0;
+
+	if (strncmp(*p, " alive=", 7) != 0)
+		bad_mark(text);
+	*p += 7;
+	mark->alive = palloc0(sizeof(uint16) * Max(mark->nblocks, 1));
+	while (**p != ' ')
+	{
+		uint64		count = take_number(p, filled > 0 ? "," : "", 10, text);
+		uint64		blocks = take_number(p, "*", 10, text);
+
+		if (count > MaxHeapTuplesPerPage || blocks == 0 ||
+			blocks > mark->nblocks - filled)
+			bad_mark(text);
+		while (blocks-- > 0)
+			mark->alive[filled++] = (uint16) count;
+	}
+	if (filled != mark->nblocks)
+		bad_mark(text);
+}
+
 static void
 parse_mark(const char *text, FsbStageMark *mark)
 {
@@ -360,6 +406,7 @@ parse_mark(const char *text, FsbStageMark *mark)
 	mark->xmin = take_number(&p, " xmin=", 10, text);
 	mark->xmax = take_number(&p, " xmax=", 10, text);
 	mark->overflow = take_number(&p, " overflow=", 10, text) != 0;
+	parse_alive(&p, mark, text);
 	if (strncmp(p, " running=", 9) != 0)
 		bad_mark(text);
 	p += 9;
@@ -401,9 +448,10 @@ xid_after_mark(const FsbStageMark *mark, uint64 next, TransactionId xid)
 }
 
 /*
- * Did "xid" commit?  Our own xids count as committed.  Only called for an
- * xid after the mark, which every writer of the partition has ended since
- * (the caller's lock), so pg_xact holds its final state.
+ * Did "xid", found in a tuple that is not frozen, commit?  Our own xids count
+ * as committed.  Every other transaction that wrote the partition has ended
+ * (the caller's lock), so pg_xact holds its final state, and it still holds
+ * the xid, which is not older than the relation's relfrozenxid.
  */
 static bool
 xid_committed(TransactionId xid)
@@ -411,60 +459,144 @@ xid_committed(TransactionId xid)
 	return TransactionIdIsCurrentTransactionId(xid) || TransactionIdDidCommit(xid);
 }
 
+/*
+ * The xid that deleted or updated "tup", or InvalidTransactionId when none
+ * did (no xmax, or one that only locked the row).
+ */
+static TransactionId
+deleting_xid(HeapTupleHeader tup)
+{
+	uint16		infomask = tup->t_infomask;
+
+	if ((infomask & HEAP_XMAX_INVALID) || HEAP_XMAX_IS_LOCKED_ONLY(infomask))
+		return InvalidTransactionId;
+	if (infomask & HEAP_XMAX_IS_MULTI)
+		return HeapTupleGetUpdateXid(tup);
+	return HeapTupleHeaderGetRawXmax(tup);
+}
+
+static bool
+xmin_committed(HeapTupleHeader tup)
+{
+	return !HeapTupleHeaderXminInvalid(tup) &&
+		(HeapTupleHeaderXminCommitted(tup) ||
+		 xid_committed(HeapTupleHeaderGetRawXmin(tup)));
+}
+
+static bool
+xmax_committed(HeapTupleHeader tup, TransactionId xmax)
+{
+	return (tup->t_infomask & HEAP_XMAX_COMMITTED) || xid_committed(xmax);
+}
+
 /* True when "tup" was inserted, deleted or updated since the mark. */
 static bool
 tuple_written(const FsbStageMark *mark, uint64 next, HeapTupleHeader tup)
 {
-	uint16		infomask = tup->t_infomask;
-	TransactionId xmin = HeapTupleHeaderGetRawXmin(tup);
-	TransactionId xmax;
+	TransactionId xmax = deleting_xid(tup);
 
-	if (!HeapTupleHeaderXminInvalid(tup) &&
-		xid_after_mark(mark, next, xmin) &&
-		(HeapTupleHeaderXminCommitted(tup) || xid_committed(xmin)))
+	if (xid_after_mark(mark, next, HeapTupleHeaderGetRawXmin(tup)) &&
+		xmin_committed(tup))
 		return true;
-	if ((infomask & HEAP_XMAX_INVALID) || HEAP_XMAX_IS_LOCKED_ONLY(infomask))
-		return false;
-	xmax = (infomask & HEAP_XMAX_IS_MULTI) ? HeapTupleGetUpdateXid(tup) :
-		HeapTupleHeaderGetRawXmax(tup);
-	return xid_after_mark(mark, next, xmax) &&
-		((infomask & HEAP_XMAX_COMMITTED) || xid_committed(xmax));
+	return TransactionIdIsValid(xmax) && xid_after_mark(mark, next, xmax) &&
+		xmax_committed(tup, xmax);
 }
 
+/*
+ * True when "tup" was alive at the mark: inserted before it by a transaction
+ * that committed, and not deleted before it by one that committed.
+ */
 static bool
-page_written(const FsbStageMark *mark, uint64 next, Page page)
+tuple_alive(const FsbStageMark *mark, uint64 next, HeapTupleHeader tup)
+{
+	TransactionId xmax = deleting_xid(tup);
+
+	if (xid_after_mark(mark, next, HeapTupleHeaderGetRawXmin(tup)) ||
+		!xmin_committed(tup))
+		return false;
+	return !TransactionIdIsValid(xmax) || xid_after_mark(mark, next, xmax) ||
+		!xmax_committed(tup, xmax);
+}
+
+/*
+ * Reads the tuples of "page": returns true when one was written since the
+ * mark, and counts in *alive those that were alive at it.
+ */
+static bool
+page_written(const FsbStageMark *mark, uint64 next, Page page, int *alive)
 {
 	OffsetNumber maxoff = PageGetMaxOffsetNumber(page);
-	OffsetNumber off;
 
-	for (off = FirstOffsetNumber; off <= maxoff; off = OffsetNumberNext(off))
+	*alive = 0;
+	for (OffsetNumber off = FirstOffsetNumber; off <= maxoff; off++)
 	{
 		ItemId		id = PageGetItemId(page, off);
+		HeapTupleHeader tup;
 
-		if (ItemIdIsNormal(id) &&
-			tuple_written(mark, next, (HeapTupleHeader) PageGetItem(page, id)))
+		if (!ItemIdIsNormal(id))
+			continue;
+		tup = (HeapTupleHeader) PageGetItem(page, id);
+		if (tuple_written(mark, next, tup))
 			return true;
+		if (tuple_alive(mark, next, tup))
+			(*alive)++;
 	}
 	return false;
 }
 
-/*
- * True when block "blkno" of "part" was written since the mark: its LSN
- * says it may have been (or "use_lsn" is false), and a tuple says it was.
- */
-static bool
-block_written(Relation part, BlockNumber blkno, BufferAccessStrategy strategy,
-			  const FsbStageMark *mark, bool use_lsn, uint64 next)
+/* The rows of "page" alive at the mark. */
+static int
+page_alive(const FsbStageMark *mark, uint64 next, Page page)
 {
-	Buffer		buf = ReadBufferExtended(part, MAIN_FORKNUM, blkno, RBM_NORMAL,
-										 strategy);
-	bool		written = false;
+	OffsetNumber maxoff = PageGetMaxOffsetNumber(page);
+	int			alive = 0;
 
-	LockBuffer(buf, BUFFER_LOCK_SHARE);
-	if (!use_lsn || blkno >= mark->nblocks || BufferGetLSNAtomic(buf) > mark->lsn)
-		written = page_written(mark, next, BufferGetPage(buf));
-	UnlockReleaseBuffer(buf);
-	return written;
+	for (OffsetNumber off = FirstOffsetNumber; off <= maxoff; off++)
+	{
+		ItemId		id = PageGetItemId(page, off);
+
+		if (ItemIdIsNormal(id) &&
+			tuple_alive(mark, next, (HeapTupleHeader) PageGetItem(page, id)))
+			alive++;
+	}
+	return alive;
+}
+
+/*
+ * Reads blocks [from, to) of "part" with a bulk-read strategy and a share
+ * lock on each.  With "written" NULL (taking the mark), counts the rows
+ * alive in each into mark->alive.  Otherwise (the question), sets *written
+ * and stops at the first block written since the mark: one whose LSN says it
+ * may have been (or whose LSN tells nothing) and whose tuples say it was,
+ * either by a tuple or by fewer rows alive from before the mark than the mark
+ * counted (deleted since, and pruned or vacuumed away).
+ */
+static void
+scan_blocks(Relation part, FsbStageMark *mark, BlockNumber from, BlockNumber to,
+			bool *written)
+{
+	uint64		next = U64FromFullTransactionId(ReadNextFullTransactionId());
+	bool		use_lsn = !XLogRecPtrIsInvalid(mark->lsn) && RelationNeedsWAL(part);
+	BufferAccessStrategy strategy = GetAccessStrategy(BAS_BULKREAD);
+
+	for (BlockNumber blkno = from; blkno < to && !(written && *written); blkno++)
+	{
+		Buffer		buf;
+		int			alive_then = blkno < mark->nblocks ? mark->alive[blkno] : 0;
+		int			alive;
+
+		CHECK_FOR_INTERRUPTS();
+		buf = ReadBufferExtended(part, MAIN_FORKNUM, blkno, RBM_NORMAL, strategy);
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		if (written == NULL)
+			mark->alive[blkno] = page_alive(mark, next, BufferGetPage(buf));
+		else if (!use_lsn || blkno >= mark->nblocks ||
+				 BufferGetLSNAtomic(buf) > mark->lsn)
+			*written = page_written(mark, next, BufferGetPage(buf), &alive) ||
+				alive < alive_then;
+		UnlockReleaseBuffer(buf);
+	}
+	FreeAccessStrategy(strategy);
 }
 
 /*
@@ -480,8 +612,6 @@ fsb_stage_mark_written(Relation part, const char *mark_text)
 	FsbStageMark mark;
 	uint64		next;
 	BlockNumber nblocks;
-	bool		use_lsn;
-	BufferAccessStrategy strategy;
 	bool		written = false;
 
 	check_heap(part);
@@ -495,16 +625,12 @@ fsb_stage_mark_written(Relation part, const char *mark_text)
 						mark_text, fsb_relation_name(part))));
 	if (part->rd_node.relNode != mark.relfilenode)
 		return true;
-
-	use_lsn = !XLogRecPtrIsInvalid(mark.lsn) && RelationNeedsWAL(part);
+	/* blocks VACUUM truncated since: only empty if nothing was deleted */
 	nblocks = RelationGetNumberOfBlocks(part);
-	strategy = GetAccessStrategy(BAS_BULKREAD);
-	for (BlockNumber blkno = 0; blkno < nblocks && !written; blkno++)
-	{
-		CHECK_FOR_INTERRUPTS();
-		written = block_written(part, blkno, strategy, &mark, use_lsn, next);
-	}
-	FreeAccessStrategy(strategy);
+	for (BlockNumber blkno = nblocks; blkno < mark.nblocks; blkno++)
+		if (mark.alive[blkno] > 0)
+			return true;
+	scan_blocks(part, &mark, 0, nblocks, &written);
 	return written;
 }
 
