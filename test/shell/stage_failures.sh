@@ -48,6 +48,7 @@ is "$(q -c "SELECT fs_backfill_wait($run, '120 s')")" "failed" "a deadlock every
 is "$(q -c "SELECT attempts FROM fs_backfill.run_slices WHERE run_id = $run AND slice_start = '2025-03-03 00:00+00'")" \
    "2" "after one retry"
 is "$(whole)" "$OLD" "and nothing was published"
+is "$(q -c "SELECT fs_backfill_cancel($run)")" "t" "the failed run is cancelled (it would keep the interval)"
 q -c "TRUNCATE stage_log"
 
 # --- permanent ----------------------------------------------------------------

@@ -14,8 +14,8 @@ CREATE TABLE feat2 (LIKE feat INCLUDING ALL) PARTITION BY RANGE (feature_time);
 SELECT fs_create_feature_set('fs2', 'feat2', ARRAY['user_id'], 'feature_time',
     $$SELECT user_id, ts AS feature_time, v FROM raw WHERE ts >= $1 AND ts < $2$$, '2025-03-01');
 SELECT fs_backfill('fs2', '2025-03-01', '2025-03-08');
--- the most slice builders seen at once until every run of "runs" has ended
-CREATE FUNCTION max_builders(runs bigint[], patience float8) RETURNS int LANGUAGE plpgsql AS $$
+-- the most slice builders seen at once until every run of "run_ids" has ended
+CREATE FUNCTION max_builders(run_ids bigint[], patience float8) RETURNS int LANGUAGE plpgsql AS $$
 DECLARE
     most int := 0;
     n int;
@@ -25,7 +25,7 @@ BEGIN
         PERFORM pg_stat_clear_snapshot();
         SELECT count(*) INTO n FROM pg_stat_activity WHERE backend_type = 'fs_backfill slice builder';
         most := greatest(most, n);
-        EXIT WHEN NOT EXISTS (SELECT FROM fs_backfill.runs WHERE run_id = ANY (runs)
+        EXIT WHEN NOT EXISTS (SELECT FROM fs_backfill.runs WHERE run_id = ANY (run_ids)
                                  AND status IN ('staging', 'publishing'))
                OR clock_timestamp() > stop;
         PERFORM pg_sleep(0.02);
@@ -62,6 +62,7 @@ r2=$(q -c "SELECT fs_backfill_stage('fs2', '2025-03-01', '2025-03-08', parallel 
 is "$(q -c "SELECT max_builders(ARRAY[$r1, $r2], 120)")" "3" "two runs of parallel 3: three builders in the cluster, never more"
 is "$(run_status "$r1") $(run_status "$r2")" "succeeded succeeded" "both runs succeeded"
 q -c "ALTER SYSTEM RESET fs_backfill.max_stage_workers" -c "SELECT pg_reload_conf()" >/dev/null
+q -c "TRUNCATE stage_log"
 
 # --- cancel while building ----------------------------------------------------
 q -c "UPDATE raw SET v = v + 1" >/dev/null
