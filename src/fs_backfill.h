@@ -144,7 +144,6 @@ extern void fsb_worker_register(void);
 extern Size fsb_stage_shmem_size(void);
 extern void fsb_stage_shmem_init(void);
 extern void fsb_stage_launcher_register(void);
-extern void fsb_stage_xact_end(bool commit);
 extern void fsb_stage_forget_runs(const char *feature_set);
 
 /* queue.c */

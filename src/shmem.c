@@ -131,10 +131,7 @@ fsb_resource_callback(ResourceReleasePhase phase, bool isCommit,
 {
 	Latch	   *latch;
 
-	if (phase != RESOURCE_RELEASE_AFTER_LOCKS || !isTopLevel)
-		return;
-	fsb_stage_xact_end(isCommit);
-	if (!wake_now)
+	if (phase != RESOURCE_RELEASE_AFTER_LOCKS || !isTopLevel || !wake_now)
 		return;
 	wake_now = false;
 	if (!isCommit || fsb_shared == NULL)

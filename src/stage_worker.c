@@ -62,6 +62,7 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -86,6 +87,9 @@ typedef struct FsbStageWorkerArgs
 	int			slot;			/* a builder's, in stage_shmem.c */
 	uint32		generation;
 } FsbStageWorkerArgs;
+
+static void stage_resource_callback(ResourceReleasePhase phase, bool isCommit,
+									bool isTopLevel, void *arg);
 
 /* Runs to start and to stop when the current transaction commits. */
 static List *launch_at_commit = NIL;	/* of FsbAtCommit */
@@ -208,6 +212,7 @@ remember(List **list, int64 run_id, Oid role)
 	{
 		RegisterXactCallback(stage_xact_callback, NULL);
 		RegisterSubXactCallback(stage_subxact_callback, NULL);
+		RegisterResourceReleaseCallback(stage_resource_callback, NULL);
 		callbacks = true;
 	}
 	entry->ref.run_id = run_id;
@@ -232,15 +237,20 @@ fsb_stage_signal_at_commit(int64 run_id)
 }
 
 /*
- * The end of a top-level transaction, after its locks were released: on
- * commit, stops and starts what it asked for.
+ * The end of a top-level transaction, after its locks were released (a
+ * coordinator started earlier could find the run's rows locked): on commit,
+ * stops and starts what it asked for.
  */
-void
-fsb_stage_xact_end(bool commit)
+static void
+stage_resource_callback(ResourceReleasePhase phase, bool isCommit,
+						bool isTopLevel, void *arg)
 {
 	ListCell   *lc;
 
-	if (commit)
+	if (phase != RESOURCE_RELEASE_AFTER_LOCKS || !isTopLevel ||
+		(launch_at_commit == NIL && signal_at_commit == NIL))
+		return;
+	if (isCommit)
 	{
 		foreach(lc, signal_at_commit)
 			fsb_stage_signal_run(MyDatabaseId, ((FsbAtCommit *) lfirst(lc))->ref.run_id);
