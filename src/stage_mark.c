@@ -169,8 +169,8 @@ typedef struct FsbStageMark
 	uint16	   *alive;			/* per block: rows alive at the mark */
 } FsbStageMark;
 
-static void scan_blocks(Relation part, FsbStageMark *mark, BlockNumber from,
-						BlockNumber to, bool *written);
+static void scan_blocks(Relation part, FsbStageMark *mark, BlockNumber nblocks,
+						bool *written);
 
 /*
  * A 32-bit xid as a 64-bit one, taking it to be within 2^31 of "next" (the
@@ -330,7 +330,7 @@ fsb_stage_mark(Relation part)
 	mark.lsn = RelationNeedsWAL(part) ? GetXLogInsertRecPtr() : InvalidXLogRecPtr;
 	mark_snapshot(&mark, GetLatestSnapshot());
 	mark.alive = palloc0(sizeof(uint16) * Max(mark.nblocks, 1));
-	scan_blocks(part, &mark, 0, mark.nblocks, NULL);
+	scan_blocks(part, &mark, mark.nblocks, NULL);
 	return format_mark(&mark);
 }
 
@@ -563,7 +563,7 @@ page_alive(const FsbStageMark *mark, uint64 next, Page page)
 }
 
 /*
- * Reads blocks [from, to) of "part" with a bulk-read strategy and a share
+ * Reads the first "nblocks" blocks of "part" with a bulk-read strategy and a share
  * lock on each.  With "written" NULL (taking the mark), counts the rows
  * alive in each into mark->alive.  Otherwise (the question), sets *written
  * and stops at the first block written since the mark: one whose LSN says it
@@ -572,14 +572,14 @@ page_alive(const FsbStageMark *mark, uint64 next, Page page)
  * counted (deleted since, and pruned or vacuumed away).
  */
 static void
-scan_blocks(Relation part, FsbStageMark *mark, BlockNumber from, BlockNumber to,
+scan_blocks(Relation part, FsbStageMark *mark, BlockNumber nblocks,
 			bool *written)
 {
 	uint64		next = U64FromFullTransactionId(ReadNextFullTransactionId());
 	bool		use_lsn = !XLogRecPtrIsInvalid(mark->lsn) && RelationNeedsWAL(part);
 	BufferAccessStrategy strategy = GetAccessStrategy(BAS_BULKREAD);
 
-	for (BlockNumber blkno = from; blkno < to && !(written && *written); blkno++)
+	for (BlockNumber blkno = 0; blkno < nblocks && !(written && *written); blkno++)
 	{
 		Buffer		buf;
 		int			alive_then = blkno < mark->nblocks ? mark->alive[blkno] : 0;
@@ -630,7 +630,7 @@ fsb_stage_mark_written(Relation part, const char *mark_text)
 	for (BlockNumber blkno = nblocks; blkno < mark.nblocks; blkno++)
 		if (mark.alive[blkno] > 0)
 			return true;
-	scan_blocks(part, &mark, 0, nblocks, &written);
+	scan_blocks(part, &mark, nblocks, &written);
 	return written;
 }
 
