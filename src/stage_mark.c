@@ -563,9 +563,9 @@ page_alive(const FsbStageMark *mark, uint64 next, Page page)
 }
 
 /*
- * Reads the first "nblocks" blocks of "part" with a bulk-read strategy and a share
- * lock on each.  With "written" NULL (taking the mark), counts the rows
- * alive in each into mark->alive.  Otherwise (the question), sets *written
+ * Reads the first "nblocks" blocks of "part" with a bulk-read strategy and
+ * a share lock on each.  With "written" NULL (taking the mark), counts the
+ * rows alive in each into mark->alive.  Otherwise (the question), sets *written
  * and stops at the first block written since the mark: one whose LSN says it
  * may have been (or whose LSN tells nothing) and whose tuples say it was,
  * either by a tuple or by fewer rows alive from before the mark than the mark
