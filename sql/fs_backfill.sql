@@ -243,6 +243,24 @@ LANGUAGE C VOLATILE PARALLEL SAFE;
 COMMENT ON FUNCTION fs_backfill._row_in_slice(timestamptz, timestamptz, timestamptz, text) IS
 	'true for a feature time inside its slice; raises check_violation otherwise';
 
+-- For tests of the write check of staged runs (src/stage_mark.c): superusers
+-- only, since each takes EXCLUSIVE lock on any table it is given.
+CREATE FUNCTION fs_backfill._stage_mark(rel regclass)
+RETURNS text
+AS 'MODULE_PATHNAME', 'fs_backfill_stage_mark'
+LANGUAGE C VOLATILE STRICT;
+REVOKE EXECUTE ON FUNCTION fs_backfill._stage_mark(regclass) FROM PUBLIC;
+COMMENT ON FUNCTION fs_backfill._stage_mark(regclass) IS
+	'for tests: the mark a staged slice takes of its partition, under EXCLUSIVE lock';
+
+CREATE FUNCTION fs_backfill._stage_mark_written(rel regclass, mark text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'fs_backfill_stage_mark_written'
+LANGUAGE C VOLATILE STRICT;
+REVOKE EXECUTE ON FUNCTION fs_backfill._stage_mark_written(regclass, text) FROM PUBLIC;
+COMMENT ON FUNCTION fs_backfill._stage_mark_written(regclass, text) IS
+	'for tests: true when the table was written since the mark, asked under EXCLUSIVE lock';
+
 -- Views ----------------------------------------------------------------------
 --
 -- A view keeps the operators and functions resolved when it is created, and

@@ -153,3 +153,68 @@ fs_converged() {
     wait_drained "${1:-60}" || return 1
     [ "$(fs_expected)" = "$(redis_lines 'fs:fs:*' _ts v)" ]
 }
+
+# --- a second session kept open across steps --------------------------------
+# bg_open: a psql session fed through a FIFO (fd 7).  bg_do SQL sends SQL,
+# waits (up to 30 s) until psql has run it and prints its output; bg_send SQL
+# sends without waiting (for a statement that will block).  bg_close ends it.
+bg_open() {
+    BG_FIFO=$(mktemp -u); BG_OUT=$(mktemp); BG_N=0
+    mkfifo "$BG_FIFO"
+    PGOPTIONS="-c client_min_messages=warning" psql -X -q -At -d "$DB" <"$BG_FIFO" >"$BG_OUT" 2>&1 &
+    BG_PID=$!
+    exec 7>"$BG_FIFO"
+    printf '\\echo bg-done-0\n' >&7
+}
+bg_send() { printf '%s\n' "$1" >&7; }
+bg_do() {
+    local i
+    BG_N=$((BG_N + 1))
+    printf '%s\n\\echo bg-done-%s\n' "$1" "$BG_N" >&7
+    for i in $(seq 1 1500); do
+        grep -qx "bg-done-$BG_N" "$BG_OUT" && break
+        sleep 0.02
+    done
+    awk -v a="bg-done-$((BG_N - 1))" -v b="bg-done-$BG_N" \
+        '$0 == b { exit } on { print } $0 == a { on = 1 }' "$BG_OUT"
+}
+bg_close() { exec 7>&-; wait "$BG_PID"; rm -f "$BG_FIFO" "$BG_OUT"; }
+
+# --- staged runs (section 8) ---------------------------------------------------
+# stage_setup: after make_feature_set, a log of slice builds that commit
+# (stage_log: slice start, role, superuser?, pid) and a source that writes it
+# and sleeps PAUSE seconds per slice: logged_source PAUSE [FAIL_SQL], where
+# FAIL_SQL is a boolean expression of $1 that raises an error when true.
+stage_setup() {
+    q >/dev/null <<'SQL'
+CREATE TABLE stage_log (slice_start timestamptz, who name, super boolean, pid int,
+                        at timestamptz DEFAULT clock_timestamp());
+GRANT INSERT, SELECT ON stage_log TO PUBLIC;
+CREATE FUNCTION build_log(s timestamptz, pause float8, fail boolean) RETURNS int
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF fail THEN
+        RAISE EXCEPTION 'slice % fails', to_char(s AT TIME ZONE 'UTC', 'YYYY-MM-DD');
+    END IF;
+    PERFORM pg_sleep(pause);
+    INSERT INTO stage_log (slice_start, who, super, pid)
+        SELECT s, current_user, rolsuper, pg_backend_pid() FROM pg_roles WHERE rolname = current_user;
+    RETURN 1;
+END $$;
+SQL
+}
+logged_source() {
+    echo "WITH l AS MATERIALIZED (SELECT build_log(\$1, $1, ${2:-false}))
+          SELECT user_id, ts AS feature_time, v FROM raw, l WHERE ts >= \$1 AND ts < \$2"
+}
+# builds logged per slice, "start:count" sorted, comma-separated
+builds() {
+    q -c "SELECT string_agg(to_char(slice_start AT TIME ZONE 'UTC', 'MM-DD HH24:MI') || ':' || n, ',' ORDER BY slice_start)
+            FROM (SELECT slice_start, count(*) n FROM stage_log GROUP BY 1) b"
+}
+whole() { q -c "SELECT digest('-infinity', 'infinity')"; }     # every row of feat
+run_status() { q -c "SELECT status FROM fs_backfill.runs WHERE run_id = $1"; }
+# slice builders of the cluster now
+builders() { q -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'fs_backfill slice builder'"; }
+# relations in the database: nothing staged may outlive its run
+relcount() { q -c "SELECT count(*) FROM pg_class WHERE relpersistence <> 't'"; }
