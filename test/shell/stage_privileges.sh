@@ -6,10 +6,13 @@
 # publish, cancel or resume someone else's run.
 . "$(dirname "$0")/lib.sh"
 fresh_db
-q >/dev/null <<'SQL'
-CREATE ROLE fsb_st_owner LOGIN;
-CREATE ROLE fsb_st_heir LOGIN;
-CREATE ROLE fsb_st_stranger LOGIN;
+# the cluster of make test wants passwords over TCP: the roles get the one
+# the test's connection uses
+pw=${PGPASSWORD:-unused}
+q >/dev/null <<SQL
+CREATE ROLE fsb_st_owner LOGIN PASSWORD '$pw';
+CREATE ROLE fsb_st_heir LOGIN PASSWORD '$pw';
+CREATE ROLE fsb_st_stranger LOGIN PASSWORD '$pw';
 GRANT CREATE ON SCHEMA public TO fsb_st_owner;
 SQL
 # the feature set of lib.sh, made by its owner (not a superuser)
