@@ -12,6 +12,7 @@ OBJS = \
 	src/timearg.o \
 	src/catalog.o \
 	src/source.o \
+	src/bounds.o \
 	src/partition.o \
 	src/feature_set.o \
 	src/plan.o \

@@ -264,17 +264,30 @@ extern FsbSource *fsb_source_analyze(const char *sql, Relation target,
 extern char *fsb_source_insert_sql(const FsbSource *src, Relation target,
 								   Relation into, const char *time_column);
 
+/* One partition of a target and its bounds, lower inclusive. */
+typedef struct FsbRange
+{
+	Oid			relid;
+	TimestampTz lower;
+	TimestampTz upper;
+} FsbRange;
+
+/* bounds.c */
+extern FsbRange *fsb_bounds_load(Relation target, int *nranges);
+
 /* partition.c */
 extern void fsb_check_target(Relation target, const char *time_column,
 							 AttrNumber *time_attnum);
 extern void fsb_check_partition_interval(const Interval *interval);
 extern void fsb_partition_align(const Interval *interval, TimestampTz t,
 								TimestampTz *lo, TimestampTz *hi);
-extern FsbStep *fsb_partition_slices(Relation target, const Interval *interval,
+extern FsbStep *fsb_partition_slices(const FsbRange *ranges, int nranges,
+									 const Interval *interval,
 									 TimestampTz start, TimestampTz stop,
 									 int *nslices);
-extern FsbStep *fsb_partition_outside(Relation target, TimestampTz start,
-									  TimestampTz stop, int *nsteps);
+extern FsbStep *fsb_partition_outside(const FsbRange *ranges, int nranges,
+									  TimestampTz start, TimestampTz stop,
+									  int *nsteps);
 extern Oid	fsb_partition_create(Oid target_relid, TimestampTz range_start,
 								 TimestampTz range_stop);
 
