@@ -9,7 +9,10 @@
  * and otherwise straight from the catalogs: pg_inherits lists the children
  * (by the inhparent index, leaving out partitions being detached exactly as
  * the partition descriptor does, find_inheritance_children_extended), and
- * each child's pg_class.relpartbound gives its two bounds.
+ * each child's pg_class.relpartbound gives its two bounds: one ordered scan
+ * of pg_class's OID index over the children, fetching only their rows, and
+ * relpartbound read straight from its text when it has the form outfuncs.c
+ * gives a RANGE bound of one timestamptz column (stringToNode otherwise).
  *
  * Why not always the descriptor: building it decodes the bounds of every
  * partition, sorts them and copies them into the relcache, which the first
@@ -337,7 +340,7 @@ ranges_from_catalogs(Relation target, int *nranges)
 	int			nchildren;
 	int			n = 0;
 
-	/* sorted by OID; partitions being detached left out as partdesc.c does */
+	/* partitions being detached are left out as partdesc.c does */
 	children = find_inheritance_children_extended(RelationGetRelid(target),
 												  true, NoLock,
 												  &detached_exist,
@@ -349,6 +352,7 @@ ranges_from_catalogs(Relation target, int *nranges)
 		oids = palloc(sizeof(Oid) * nchildren);
 		for (int i = 0; i < nchildren; i++)
 			oids[i] = list_nth_oid(children, i);
+		qsort(oids, nchildren, sizeof(Oid), oid_cmp);
 		n = read_children_bounds(oids, nchildren, ranges);
 		pfree(oids);
 	}
