@@ -174,7 +174,8 @@ fsb_partition_align(const Interval *interval, TimestampTz t, TimestampTz *lo,
 
 /*
  * Cuts [start, stop) into one slice per partition it overlaps, in ascending
- * order, planning a new partition for every gap.  Strategies are left unset.
+ * order, planning a new partition for every gap.  ranges are the target's
+ * partitions as fsb_bounds_load() gives them.  Strategies are left unset.
  */
 FsbStep *
 fsb_partition_slices(const FsbRange *ranges, int nranges,
