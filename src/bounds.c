@@ -59,17 +59,18 @@
 
 #include "fs_backfill.h"
 
+/* A bound of kind MINVALUE, MAXVALUE or a value, as a TimestampTz. */
 static TimestampTz
-descriptor_bound(PartitionBoundInfo bi, int i)
+bound_of(PartitionRangeDatumKind kind, Datum value)
 {
-	switch (bi->kind[i][0])
+	switch (kind)
 	{
 		case PARTITION_RANGE_DATUM_MINVALUE:
 			return DT_NOBEGIN;
 		case PARTITION_RANGE_DATUM_MAXVALUE:
 			return DT_NOEND;
 		default:
-			return DatumGetTimestampTz(bi->datums[i][0]);
+			return DatumGetTimestampTz(value);
 	}
 }
 
@@ -94,8 +95,8 @@ ranges_from_descriptor(Relation target, int *nranges)
 			continue;
 		Assert(i > 0);
 		ranges[n].relid = desc->oids[index];
-		ranges[n].lower = descriptor_bound(bi, i - 1);
-		ranges[n].upper = descriptor_bound(bi, i);
+		ranges[n].lower = bound_of(bi->kind[i - 1][0], bi->datums[i - 1][0]);
+		ranges[n].upper = bound_of(bi->kind[i][0], bi->datums[i][0]);
 		n++;
 	}
 	*nranges = n;
@@ -107,15 +108,8 @@ spec_bound(List *datums)
 {
 	PartitionRangeDatum *d = linitial_node(PartitionRangeDatum, datums);
 
-	switch (d->kind)
-	{
-		case PARTITION_RANGE_DATUM_MINVALUE:
-			return DT_NOBEGIN;
-		case PARTITION_RANGE_DATUM_MAXVALUE:
-			return DT_NOEND;
-		default:
-			return DatumGetTimestampTz(castNode(Const, d->value)->constvalue);
-	}
+	return bound_of(d->kind, d->kind == PARTITION_RANGE_DATUM_VALUE ?
+					castNode(Const, d->value)->constvalue : (Datum) 0);
 }
 
 /* Steps *p over literal; false if the text there is not literal. */
@@ -185,7 +179,7 @@ read_range_datum(const char **p, TimestampTz *bound)
 	if (kind == PARTITION_RANGE_DATUM_MINVALUE ||
 		kind == PARTITION_RANGE_DATUM_MAXVALUE)
 	{
-		*bound = kind == PARTITION_RANGE_DATUM_MINVALUE ? DT_NOBEGIN : DT_NOEND;
+		*bound = bound_of(kind, (Datum) 0);
 		return skip_literal(p, " :value <> :location ") &&
 			read_integer(p, &number) && skip_literal(p, "}");
 	}
@@ -204,7 +198,7 @@ read_range_datum(const char **p, TimestampTz *bound)
 			return false;
 		value.bytes[i] = (char) number;
 	}
-	*bound = DatumGetTimestampTz(value.datum);
+	*bound = bound_of(PARTITION_RANGE_DATUM_VALUE, value.datum);
 	return skip_literal(p, "]} :location ") && read_integer(p, &number) &&
 		skip_literal(p, "}");
 }
