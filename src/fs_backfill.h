@@ -281,13 +281,11 @@ extern void fsb_check_target(Relation target, const char *time_column,
 extern void fsb_check_partition_interval(const Interval *interval);
 extern void fsb_partition_align(const Interval *interval, TimestampTz t,
 								TimestampTz *lo, TimestampTz *hi);
-extern FsbStep *fsb_partition_slices(const FsbRange *ranges, int nranges,
-									 const Interval *interval,
+extern FsbStep *fsb_partition_slices(Relation target, const Interval *interval,
 									 TimestampTz start, TimestampTz stop,
 									 int *nslices);
-extern FsbStep *fsb_partition_outside(const FsbRange *ranges, int nranges,
-									  TimestampTz start, TimestampTz stop,
-									  int *nsteps);
+extern FsbStep *fsb_partition_outside(Relation target, TimestampTz start,
+									  TimestampTz stop, int *nsteps);
 extern Oid	fsb_partition_create(Oid target_relid, TimestampTz range_start,
 								 TimestampTz range_stop);
 

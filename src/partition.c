@@ -174,14 +174,14 @@ fsb_partition_align(const Interval *interval, TimestampTz t, TimestampTz *lo,
 
 /*
  * Cuts [start, stop) into one slice per partition it overlaps, in ascending
- * order, planning a new partition for every gap.  ranges are the target's
- * partitions as fsb_bounds_load() gives them.  Strategies are left unset.
+ * order, planning a new partition for every gap.  Strategies are left unset.
  */
 FsbStep *
-fsb_partition_slices(const FsbRange *ranges, int nranges,
-					 const Interval *interval, TimestampTz start,
-					 TimestampTz stop, int *nslices)
+fsb_partition_slices(Relation target, const Interval *interval,
+					 TimestampTz start, TimestampTz stop, int *nslices)
 {
+	int			nranges;
+	FsbRange   *ranges = fsb_bounds_load(target, &nranges);
 	int			capacity = 16;
 	FsbStep    *steps = palloc0(sizeof(FsbStep) * capacity);
 	int			n = 0;
@@ -236,9 +236,11 @@ fsb_partition_slices(const FsbRange *ranges, int nranges,
  * outside [start, stop), whose rows are deleted.
  */
 FsbStep *
-fsb_partition_outside(const FsbRange *ranges, int nranges, TimestampTz start,
-					  TimestampTz stop, int *nsteps)
+fsb_partition_outside(Relation target, TimestampTz start, TimestampTz stop,
+					  int *nsteps)
 {
+	int			nranges;
+	FsbRange   *ranges = fsb_bounds_load(target, &nranges);
 	FsbStep    *steps = palloc0(sizeof(FsbStep) * Max(2 * nranges, 1));
 	int			n = 0;
 

@@ -224,8 +224,6 @@ fsb_plan_build(FsbFeatureSet *fs, Relation target, const FsbSource *src,
 			   FsbStrategy requested)
 {
 	FsbPlan    *plan = palloc0(sizeof(FsbPlan));
-	int			nranges;
-	FsbRange   *ranges = fsb_bounds_load(target, &nranges);
 	int			nslices;
 	FsbStep    *slices;
 
@@ -233,8 +231,8 @@ fsb_plan_build(FsbFeatureSet *fs, Relation target, const FsbSource *src,
 	plan->start = start;
 	plan->stop = stop;
 	plan->reset = reset;
-	slices = fsb_partition_slices(ranges, nranges, &fs->partition_interval,
-								  start, stop, &nslices);
+	slices = fsb_partition_slices(target, &fs->partition_interval, start, stop,
+								  &nslices);
 
 	for (int i = 0; i < nslices; i++)
 	{
@@ -257,8 +255,7 @@ fsb_plan_build(FsbFeatureSet *fs, Relation target, const FsbSource *src,
 	if (reset)
 	{
 		int			nouter;
-		FsbStep    *outer = fsb_partition_outside(ranges, nranges, start, stop,
-												&nouter);
+		FsbStep    *outer = fsb_partition_outside(target, start, stop, &nouter);
 
 		slices = repalloc(slices, sizeof(FsbStep) * (nslices + nouter + 1));
 		for (int i = 0; i < nouter; i++)
