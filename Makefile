@@ -14,6 +14,7 @@ OBJS = \
 	src/catalog.o \
 	src/catalog_queue.o \
 	src/source.o \
+	src/bounds.o \
 	src/partition.o \
 	src/feature_set.o \
 	src/plan.o \

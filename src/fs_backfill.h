@@ -350,6 +350,17 @@ extern FsbSource *fsb_source_analyze(const char *sql, Relation target,
 extern char *fsb_source_insert_sql(const FsbSource *src, Relation target,
 								   Relation into, const char *time_column);
 
+/* One partition of a target and its bounds, lower inclusive. */
+typedef struct FsbRange
+{
+	Oid			relid;
+	TimestampTz lower;
+	TimestampTz upper;
+} FsbRange;
+
+/* bounds.c */
+extern FsbRange *fsb_bounds_load(Relation target, int *nranges);
+
 /* partition.c */
 extern void fsb_check_target(Relation target, const char *time_column,
 							 AttrNumber *time_attnum);

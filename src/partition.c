@@ -1,13 +1,12 @@
 /*-------------------------------------------------------------------------
  *
  * partition.c
- *	  Partition bounds, the slices an interval cuts, and missing partitions.
+ *	  The target's checks, the slices an interval cuts, and missing
+ *	  partitions.
  *
- * Bounds come from the relcache's partition descriptor as datums, never from
- * parsed text.  For a RANGE partitioned table, boundinfo->datums[i] is the
- * upper bound of partition boundinfo->indexes[i] (or of a gap when that is
- * -1), and datums[i - 1] is its lower bound.  A plain table is one partition
- * from -infinity to +infinity.
+ * The bounds of existing partitions come from bounds.c, as datums, never
+ * from text printed for users.  A plain table is one partition from
+ * -infinity to +infinity.
  *
  * Missing partitions are created as the owner of the target (who registered
  * it) with CREATE TABLE ... LIKE and ATTACH PARTITION, which takes only
@@ -28,6 +27,7 @@
 #include "access/relation.h"
 #include "access/table.h"
 #include "catalog/namespace.h"
+#include "catalog/partition.h"
 #include "catalog/pg_type.h"
 #include "commands/tablespace.h"
 #include "executor/spi.h"
@@ -35,8 +35,6 @@
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
-#include "partitioning/partbounds.h"
-#include "partitioning/partdesc.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
@@ -51,13 +49,6 @@ PG_FUNCTION_INFO_V1(fs_backfill_partitions);
 
 /* Monday 2000-01-03 00:00 UTC, as a TimestampTz. */
 #define FSB_ALIGN_ORIGIN (2 * USECS_PER_DAY)
-
-typedef struct FsbRange
-{
-	Oid			relid;
-	TimestampTz lower;
-	TimestampTz upper;
-} FsbRange;
 
 /*
  * Checks that a table can be a feature set's target: a plain table, or one
@@ -91,7 +82,6 @@ fsb_check_target(Relation target, const char *time_column,
 	if (relkind == RELKIND_PARTITIONED_TABLE)
 	{
 		PartitionKey key = RelationGetPartitionKey(target);
-		PartitionDesc desc = RelationGetPartitionDesc(target, true);
 
 		if (key->strategy != PARTITION_STRATEGY_RANGE ||
 			key->partnatts != 1 || key->partattrs[0] != attnum)
@@ -101,7 +91,8 @@ fsb_check_target(Relation target, const char *time_column,
 							relname, time_column),
 					 errhint("Partition it with PARTITION BY RANGE (%s).",
 							 quote_identifier(time_column))));
-		if (desc->boundinfo && desc->boundinfo->default_index >= 0)
+		/* pg_partitioned_table.partdefid: no partition descriptor built */
+		if (OidIsValid(get_default_partition_oid(RelationGetRelid(target))))
 			ereport(ERROR,
 					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 					 errmsg("table \"%s\" has a default partition", relname),
@@ -181,61 +172,6 @@ fsb_partition_align(const Interval *interval, TimestampTz t, TimestampTz *lo,
 	}
 }
 
-static TimestampTz
-bound_value(PartitionBoundInfo bi, int i)
-{
-	switch (bi->kind[i][0])
-	{
-		case PARTITION_RANGE_DATUM_MINVALUE:
-			return DT_NOBEGIN;
-		case PARTITION_RANGE_DATUM_MAXVALUE:
-			return DT_NOEND;
-		default:
-			return DatumGetTimestampTz(bi->datums[i][0]);
-	}
-}
-
-/*
- * The partitions of a target in ascending order; a plain table is one
- * unbounded partition.  The array lives in the current memory context.
- */
-static FsbRange *
-load_ranges(Relation target, int *nranges)
-{
-	PartitionDesc desc;
-	PartitionBoundInfo bi;
-	FsbRange   *ranges;
-	int			n = 0;
-
-	if (target->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
-	{
-		ranges = palloc(sizeof(FsbRange));
-		ranges[0].relid = RelationGetRelid(target);
-		ranges[0].lower = DT_NOBEGIN;
-		ranges[0].upper = DT_NOEND;
-		*nranges = 1;
-		return ranges;
-	}
-
-	desc = RelationGetPartitionDesc(target, true);
-	bi = desc->boundinfo;
-	ranges = palloc(sizeof(FsbRange) * (desc->nparts + 1));
-	for (int i = 0; bi != NULL && i < bi->ndatums; i++)
-	{
-		int			index = bi->indexes[i];
-
-		if (index < 0)
-			continue;
-		Assert(i > 0);
-		ranges[n].relid = desc->oids[index];
-		ranges[n].lower = bound_value(bi, i - 1);
-		ranges[n].upper = bound_value(bi, i);
-		n++;
-	}
-	*nranges = n;
-	return ranges;
-}
-
 /*
  * Cuts [start, stop) into one slice per partition it overlaps, in ascending
  * order, planning a new partition for every gap.  Strategies are left unset.
@@ -245,7 +181,7 @@ fsb_partition_slices(Relation target, const Interval *interval,
 					 TimestampTz start, TimestampTz stop, int *nslices)
 {
 	int			nranges;
-	FsbRange   *ranges = load_ranges(target, &nranges);
+	FsbRange   *ranges = fsb_bounds_load(target, &nranges);
 	int			capacity = 16;
 	FsbStep    *steps = palloc0(sizeof(FsbStep) * capacity);
 	int			n = 0;
@@ -304,7 +240,7 @@ fsb_partition_outside(Relation target, TimestampTz start, TimestampTz stop,
 					  int *nsteps)
 {
 	int			nranges;
-	FsbRange   *ranges = load_ranges(target, &nranges);
+	FsbRange   *ranges = fsb_bounds_load(target, &nranges);
 	FsbStep    *steps = palloc0(sizeof(FsbStep) * Max(2 * nranges, 1));
 	int			n = 0;
 
@@ -448,7 +384,7 @@ fs_backfill_partitions(PG_FUNCTION_ARGS)
 	if (target->rd_rel->relkind == RELKIND_RELATION ||
 		target->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
 	{
-		ranges = load_ranges(target, &nranges);
+		ranges = fsb_bounds_load(target, &nranges);
 		for (int i = 0; i < nranges; i++)
 		{
 			Datum		values[3];
