@@ -67,6 +67,21 @@ SELECT count(*) AS runs FROM fs_backfill.runs;
 -- Running backfills, from any session (none now): phase, slices done, rows.
 SELECT * FROM fs_backfill_progress();
 
+-- Big backfills: a staged run builds its slices in background workers, two
+-- at a time here, and publishes them in one short transaction.  With
+-- publish => 'manual' it stops at staged, to be looked at before it goes live.
+SELECT fs_alter_feature_set('users', '{"checks": {}}');
+SELECT fs_backfill_stage('users', '2025-03-01', '2025-03-07', parallel => 2,
+                         publish => 'manual', comment => 'the week again') AS run \gset
+SELECT fs_backfill_wait(:run);
+SELECT slice, partition, staged, rows FROM fs_backfill.staged_relations(:run);
+SELECT fs_backfill_publish(:run);
+SELECT run_id, status, partitions, rows_inserted, comment FROM fs_backfill.runs WHERE run_id = :run;
+-- The same from the shell, with the command-line client (piped: one line
+-- per slice; on a terminal, a progress bar):
+\echo '$ fs-backfill -d postgres backfill --feature-set users --start-time 2025-03-05 --stop-time 2025-03-06 --comment \'from the shell\''
+\! "$(pg_config --bindir)/fs-backfill" -d postgres backfill --feature-set users --start-time 2025-03-05 --stop-time 2025-03-06 --comment 'from the shell'
+
 -- The online cache: the worker pushed each touched user's latest row to
 -- Redis once the backfills committed.  Wait for it to drain the queue.
 DO $$
