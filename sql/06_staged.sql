@@ -91,6 +91,31 @@ RESET ROLE;
 DROP ROLE fsb_regress_other;
 SELECT fs_backfill_cancel(:run);
 
+-- a transaction that staged a run cannot be prepared: nothing would start it
+BEGIN;
+SELECT fs_backfill_stage('sg', '2025-03-09', '2025-03-09') IS NOT NULL AS staged;
+PREPARE TRANSACTION 'fsb_staged';
+SELECT count(*) AS runs_of_the_day FROM fs_backfill.runs WHERE start_time = '2025-03-09';
+
+-- a run whose coordinator was stopped: wait says so, resume takes it up
+SELECT fs_backfill_stage('sg', '2025-03-07', '2025-03-07', publish => 'manual',
+    source => $$SELECT user_id, ts AS feature_time, clicks FROM sg_raw, pg_sleep(1)
+                 WHERE ts >= $1 AND ts < $2$$) AS run \gset
+DO $$
+BEGIN
+  FOR i IN 1..100 LOOP
+    EXIT WHEN EXISTS (SELECT FROM pg_stat_activity WHERE backend_type = 'fs_backfill stage coordinator');
+    PERFORM pg_sleep(0.05);
+    PERFORM pg_stat_clear_snapshot();
+  END LOOP;
+END $$;
+SELECT count(pg_terminate_backend(pid)) AS stopped
+  FROM pg_stat_activity WHERE backend_type = 'fs_backfill stage coordinator';
+SELECT fs_backfill_wait(:run);
+SELECT fs_backfill_resume(:run);
+SELECT fs_backfill_wait(:run, '60 s');
+SELECT fs_backfill_cancel(:run);
+
 -- cancel drops what was staged
 SELECT fs_backfill_stage('sg', '2025-03-06', '2025-03-07', publish => 'manual') AS run \gset
 SELECT fs_backfill_wait(:run);
