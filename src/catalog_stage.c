@@ -146,23 +146,15 @@ fsb_catalog_staged_run(int64 run_id, bool for_update)
 	bool		isnull;
 
 	fsb_owner_spi_begin(&saved);
-	fsb_spi_exec(for_update ?
-				 "SELECT r.feature_set, r.start_time, r.stop_time, r.reset,"
-				 " r.source, r.resource_profile, r.comment, r.status,"
-				 " r.started_at, s.run_by_oid, s.parallel, s.retries,"
-				 " s.publish = 'manual', s.allow_empty, s.checks, s.settings,"
-				 " s.run_id IS NOT NULL"
-				 " FROM fs_backfill.runs r"
-				 " LEFT JOIN fs_backfill.staged_runs s USING (run_id)"
-				 " WHERE r.run_id = $1 FOR UPDATE OF r" :
-				 "SELECT r.feature_set, r.start_time, r.stop_time, r.reset,"
-				 " r.source, r.resource_profile, r.comment, r.status,"
-				 " r.started_at, s.run_by_oid, s.parallel, s.retries,"
-				 " s.publish = 'manual', s.allow_empty, s.checks, s.settings,"
-				 " s.run_id IS NOT NULL"
-				 " FROM fs_backfill.runs r"
-				 " LEFT JOIN fs_backfill.staged_runs s USING (run_id)"
-				 " WHERE r.run_id = $1",
+	fsb_spi_exec(psprintf("SELECT r.feature_set, r.start_time, r.stop_time, r.reset,"
+						  " r.source, r.resource_profile, r.comment, r.status,"
+						  " r.started_at, s.run_by_oid, s.parallel, s.retries,"
+						  " s.publish = 'manual', s.allow_empty, s.checks, s.settings,"
+						  " s.run_id IS NOT NULL"
+						  " FROM fs_backfill.runs r"
+						  " LEFT JOIN fs_backfill.staged_runs s USING (run_id)"
+						  " WHERE r.run_id = $1%s",
+						  for_update ? " FOR UPDATE OF r" : ""),
 				 1, types, values, NULL, SPI_OK_SELECT);
 	staged = SPI_processed == 1 && DatumGetBool(get_datum(0, 17, &isnull));
 	if (staged)
@@ -453,12 +445,19 @@ fsb_catalog_slices_cancel(int64 run_id)
 				 " WHERE run_id = $1", run_id);
 }
 
-/* The (run id, role) pairs of the last SPI result, in "cxt". */
+/*
+ * The (run id, role) pairs a query of ours on runs and staged_runs returns,
+ * in the caller's memory context.
+ */
 static List *
-run_refs(MemoryContext cxt)
+run_refs(const char *sql, int nargs, Oid *types, Datum *values)
 {
+	MemoryContext cxt = CurrentMemoryContext;
+	FsbSavedUser saved;
 	List	   *refs = NIL;
 
+	fsb_owner_spi_begin(&saved);
+	fsb_spi_exec(sql, nargs, types, values, NULL, SPI_OK_SELECT);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;
@@ -471,6 +470,7 @@ run_refs(MemoryContext cxt)
 		refs = lappend(refs, ref);
 		MemoryContextSwitchTo(old);
 	}
+	fsb_owner_spi_end(&saved);
 	return refs;
 }
 
@@ -478,18 +478,10 @@ run_refs(MemoryContext cxt)
 List *
 fsb_catalog_runs_to_resume(void)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	FsbSavedUser saved;
-	List	   *runs;
-
-	fsb_owner_spi_begin(&saved);
-	fsb_spi_exec("SELECT r.run_id, s.run_by_oid FROM fs_backfill.runs r"
-				 " JOIN fs_backfill.staged_runs s USING (run_id)"
-				 " WHERE r.status IN ('staging', 'publishing') ORDER BY r.run_id",
-				 0, NULL, NULL, NULL, SPI_OK_SELECT);
-	runs = run_refs(cxt);
-	fsb_owner_spi_end(&saved);
-	return runs;
+	return run_refs("SELECT r.run_id, s.run_by_oid FROM fs_backfill.runs r"
+					" JOIN fs_backfill.staged_runs s USING (run_id)"
+					" WHERE r.status IN ('staging', 'publishing') ORDER BY r.run_id",
+					0, NULL, NULL);
 }
 
 /*
@@ -499,22 +491,15 @@ fsb_catalog_runs_to_resume(void)
 List *
 fsb_catalog_active_runs(const char *feature_set)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	FsbSavedUser saved;
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(feature_set)};
-	List	   *runs;
 
-	fsb_owner_spi_begin(&saved);
-	fsb_spi_exec("SELECT r.run_id, s.run_by_oid FROM fs_backfill.runs r"
-				 " JOIN fs_backfill.staged_runs s USING (run_id)"
-				 " WHERE r.feature_set = $1"
-				 " AND r.status IN ('staging', 'staged', 'publishing', 'failed')"
-				 " ORDER BY r.run_id FOR UPDATE OF r",
-				 1, types, values, NULL, SPI_OK_SELECT);
-	runs = run_refs(cxt);
-	fsb_owner_spi_end(&saved);
-	return runs;
+	return run_refs("SELECT r.run_id, s.run_by_oid FROM fs_backfill.runs r"
+					" JOIN fs_backfill.staged_runs s USING (run_id)"
+					" WHERE r.feature_set = $1"
+					" AND r.status IN ('staging', 'staged', 'publishing', 'failed')"
+					" ORDER BY r.run_id FOR UPDATE OF r",
+					1, types, values);
 }
 
 /*

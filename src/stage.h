@@ -110,7 +110,6 @@ extern bool fsb_stage_coordinator_attach(int64 run_id);
 extern int	fsb_stage_builder_reserve(int64 run_id, int slice, uint32 *generation);
 extern void fsb_stage_builder_attach(int slot, uint32 generation);
 extern void fsb_stage_builder_release(int slot, uint32 generation);
-extern int	fsb_stage_builders_of(int64 run_id);
 extern void fsb_stage_signal_run(Oid dbid, int64 run_id);
 extern bool fsb_stage_run_has_coordinator(Oid dbid, int64 run_id);
 extern bool fsb_stage_builder_alive(int64 run_id, int slice);

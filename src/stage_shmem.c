@@ -240,21 +240,6 @@ fsb_stage_builder_release(int slotno, uint32 generation)
 	SpinLockRelease(&stage_shared->mutex);
 }
 
-/* How many builders of a run hold a slot. */
-int
-fsb_stage_builders_of(int64 run_id)
-{
-	int			n = 0;
-
-	SpinLockAcquire(&stage_shared->mutex);
-	for (int i = 0; i < stage_shared->nslots; i++)
-		n += stage_shared->slots[i].kind == FSB_SLOT_BUILDER &&
-			stage_shared->slots[i].dbid == MyDatabaseId &&
-			stage_shared->slots[i].run_id == run_id;
-	SpinLockRelease(&stage_shared->mutex);
-	return n;
-}
-
 /* Whether a builder of a run's slice is running. */
 bool
 fsb_stage_builder_alive(int64 run_id, int slice)
